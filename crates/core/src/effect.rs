@@ -1,0 +1,36 @@
+//! What the engine asks its driver to do, drained with [`crate::Engine::poll_effect`].
+
+use crate::record::Key;
+use std::sync::Arc;
+
+use crate::transaction::{TransactionState, TxId};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// Run the user's persist for this transaction; report back with `persist_succeeded` or
+    /// `persist_failed` quoting `attempt`.
+    Persist { transaction: TxId, attempt: u32 },
+    /// Run the user's await-sync step; report back with `await_sync_done`.
+    AwaitSync { transaction: TxId },
+    /// Write the transaction's current record (from `Engine::transaction`) to durable storage.
+    SaveTransaction { transaction: TxId },
+    /// Remove the transaction's record from durable storage (pruned from history).
+    EraseTransaction { transaction: TxId },
+    /// Monitoring: a transaction entered `state`.
+    TransactionChanged { transaction: TxId, state: TransactionState },
+    /// Visible records of `collection` changed: only these keys.
+    DataChanged { collection: Arc<str>, changes: Vec<KeyChange> },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ChangeKind {
+    Insert,
+    Update,
+    Delete,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyChange {
+    pub key: Key,
+    pub kind: ChangeKind,
+}

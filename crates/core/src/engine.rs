@@ -1,0 +1,340 @@
+//! The engine's state and the calls every input shares: effect queue, dirty-key tracking,
+//! accessors. The inputs themselves live in one file each (mutate, lifecycle, sync, restore).
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde_json::Map;
+
+use crate::config::{CollectionConfig, EngineConfig, HistoryPolicy};
+use crate::effect::{ChangeKind, Effect, KeyChange};
+use crate::error::EngineError;
+use crate::hlc::Hlc;
+use crate::merge::Merge;
+use crate::record::{Key, Record};
+use crate::retry::{RetryPolicy, SplitMix64};
+use crate::transaction::{Transaction, TransactionState, TxId};
+use crate::tx_table::TxTable;
+
+/// An object that ordered transactions lock: a key of a collection (by index).
+pub(crate) type ObjRef = (u32, Key);
+
+/// A key's overlay: almost always one mutation, kept inline.
+pub(crate) type Overlay = smallvec::SmallVec<[MutationRef; 1]>;
+
+/// A mutation in the overlay of a key: transaction sequence number and mutation index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct MutationRef {
+    pub tx: u64,
+    pub index: u32,
+}
+
+pub(crate) struct Collection {
+    pub name: Arc<str>,
+    pub key_field: String,
+    pub merge: Option<String>,
+    /// What the server has confirmed.
+    pub synced: FxHashMap<Key, Record>,
+    /// What the app sees: synced with the overlay applied. Kept materialised so reads are O(1).
+    pub visible: FxHashMap<Key, Record>,
+    /// Per key, the mutations applied over `synced`, in creation order: those of unfinished
+    /// transactions, and of completed ones whose data the synced layer has not shown yet.
+    pub overlay: FxHashMap<Key, Overlay>,
+    /// Sync changes to keys locked by an ordered transaction, applied when the lock is released.
+    /// Only the latest matters: sync changes carry whole records.
+    pub held: FxHashMap<Key, HeldChange>,
+}
+
+pub(crate) struct HeldChange {
+    pub value: Option<Record>,
+    /// Sequence number of the sync batch it arrived in.
+    pub arrival: u64,
+}
+
+/// Engine bookkeeping about a transaction that is not part of its stored record.
+#[derive(Default)]
+pub(crate) struct TxInternal {
+    /// Unfinished ordered transactions this one is queued behind.
+    pub waiting_on: BTreeSet<u64>,
+    /// Transactions queued behind this one.
+    pub dependents: Vec<u64>,
+    /// Distinct objects it touches (ordered strategy only).
+    pub objects: Vec<ObjRef>,
+    pub holds_locks: bool,
+    /// A sync batch with a sequence number at least this shows this transaction's data.
+    pub observe_from: u64,
+    /// Its mutations still in some key's overlay.
+    pub overlay_entries: usize,
+    /// When its timer (next retry, or attempt deadline) fires.
+    pub timer: Option<u64>,
+}
+
+pub(crate) struct TxSlot {
+    pub tx: Transaction,
+    pub internal: TxInternal,
+}
+
+/// The transaction engine. See the crate docs and GUIDE §2 for how a driver runs it.
+pub struct Engine {
+    pub(crate) client_id: Arc<str>,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) attempt_timeout_ms: Option<u64>,
+    pub(crate) history: HistoryPolicy,
+    pub(crate) rng: SplitMix64,
+    pub(crate) hlc: Hlc,
+    pub(crate) collections: Vec<Collection>,
+    pub(crate) collection_index: FxHashMap<String, u32>,
+    pub(crate) merges: FxHashMap<String, Box<dyn Merge>>,
+    /// All transactions by sequence number, i.e. in creation order.
+    pub(crate) txs: TxTable,
+    pub(crate) seq_by_id: FxHashMap<TxId, u64>,
+    pub(crate) next_seq: u64,
+    /// Per object, the unfinished ordered transactions touching it, oldest first. A new ordered
+    /// transaction queues behind the last; all of them are kept because any one may fail first
+    /// and the others must still be waited for.
+    pub(crate) chain: FxHashMap<ObjRef, smallvec::SmallVec<[u64; 2]>>,
+    /// Per locked object, how many running ordered transactions hold it.
+    pub(crate) locks: FxHashMap<ObjRef, u32>,
+    /// (due time, transaction) for retries and attempt deadlines.
+    pub(crate) timers: BTreeSet<(u64, u64)>,
+    /// Queued transactions whose blockers finished during this call; started at its end.
+    pub(crate) ready: Vec<u64>,
+    /// Sequence number of the last sync batch received.
+    pub(crate) sync_seq: u64,
+    pub(crate) effects: VecDeque<Effect>,
+    /// Transactions with a `SaveTransaction` in `effects` not yet polled.
+    pub(crate) save_queued: FxHashSet<TxId>,
+    /// Keys whose visible record must be recomputed at the end of this call.
+    pub(crate) dirty: Vec<(u32, Key)>,
+    pub(crate) dirty_set: FxHashSet<(u32, Key)>,
+    /// Finished transactions no longer in any overlay, oldest first: pruning candidates.
+    pub(crate) finished: VecDeque<u64>,
+    pub(crate) empty_record: Record,
+}
+
+impl Engine {
+    pub fn new(config: EngineConfig) -> Self {
+        Engine {
+            client_id: Arc::from(config.client_id),
+            retry: config.retry,
+            attempt_timeout_ms: config.attempt_timeout_ms,
+            history: config.history,
+            rng: SplitMix64::new(config.seed),
+            hlc: Hlc::new(),
+            collections: Vec::new(),
+            collection_index: FxHashMap::default(),
+            merges: FxHashMap::default(),
+            txs: TxTable::default(),
+            seq_by_id: FxHashMap::default(),
+            next_seq: 1,
+            chain: FxHashMap::default(),
+            locks: FxHashMap::default(),
+            timers: BTreeSet::new(),
+            ready: Vec::new(),
+            sync_seq: 0,
+            effects: VecDeque::new(),
+            save_queued: FxHashSet::default(),
+            dirty: Vec::new(),
+            dirty_set: FxHashSet::default(),
+            finished: VecDeque::new(),
+            empty_record: Arc::new(Map::new()),
+        }
+    }
+
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    pub fn create_collection(&mut self, config: CollectionConfig) -> Result<(), EngineError> {
+        if self.collection_index.contains_key(&config.name) {
+            return Err(EngineError::DuplicateCollection { collection: config.name });
+        }
+        let index = self.collections.len() as u32;
+        self.collection_index.insert(config.name.clone(), index);
+        self.collections.push(Collection {
+            name: Arc::from(config.name),
+            key_field: config.key_field,
+            merge: config.merge,
+            synced: FxHashMap::default(),
+            visible: FxHashMap::default(),
+            overlay: FxHashMap::default(),
+            held: FxHashMap::default(),
+        });
+        Ok(())
+    }
+
+    /// Registers a merge that parallel transactions and collections can name.
+    pub fn register_merge(&mut self, name: impl Into<String>, merge: Box<dyn Merge>) {
+        self.merges.insert(name.into(), merge);
+    }
+
+    // ---- outputs ----
+
+    pub fn poll_effect(&mut self) -> Option<Effect> {
+        let effect = self.effects.pop_front()?;
+        if let Effect::SaveTransaction { transaction } = &effect {
+            self.save_queued.remove(transaction);
+        }
+        Some(effect)
+    }
+
+    /// The next instant (ms) at which the engine wants `handle_timeout`.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        self.timers.first().map(|&(due, _)| due)
+    }
+
+    // ---- reads ----
+
+    /// The visible record.
+    pub fn get(&self, collection: &str, key: &str) -> Option<&Record> {
+        self.collection(collection)?.visible.get(key)
+    }
+
+    /// The record as the server last confirmed it.
+    pub fn get_synced(&self, collection: &str, key: &str) -> Option<&Record> {
+        self.collection(collection)?.synced.get(key)
+    }
+
+    /// All visible records of a collection, in no particular order.
+    pub fn records(&self, collection: &str) -> impl Iterator<Item = (&Key, &Record)> {
+        self.collection(collection).into_iter().flat_map(|c| c.visible.iter())
+    }
+
+    /// All synced records of a collection, in no particular order (for a synced-data cache).
+    pub fn synced_records(&self, collection: &str) -> impl Iterator<Item = (&Key, &Record)> {
+        self.collection(collection).into_iter().flat_map(|c| c.synced.iter())
+    }
+
+    pub fn len(&self, collection: &str) -> usize {
+        self.collection(collection).map_or(0, |c| c.visible.len())
+    }
+
+    pub fn has_collection(&self, collection: &str) -> bool {
+        self.collection_index.contains_key(collection)
+    }
+
+    /// Whether an ordered transaction holds `key` (its sync updates are being held).
+    pub fn is_locked(&self, collection: &str, key: &str) -> bool {
+        self.collection_index
+            .get(collection)
+            .is_some_and(|&c| self.locks.contains_key(&(c, Key::from(key))))
+    }
+
+    pub fn transaction(&self, id: &str) -> Option<&Transaction> {
+        self.seq_by_id.get(id).map(|seq| &self.txs[seq].tx)
+    }
+
+    /// Every transaction the engine knows, in creation order.
+    pub fn transactions(&self) -> impl Iterator<Item = &Transaction> {
+        self.txs.values().map(|slot| &slot.tx)
+    }
+
+    /// The newest HLC timestamp issued or observed.
+    pub fn last_timestamp(&self) -> u64 {
+        self.hlc.last()
+    }
+
+    // ---- shared internals ----
+
+    pub(crate) fn collection(&self, name: &str) -> Option<&Collection> {
+        self.collection_index.get(name).map(|&i| &self.collections[i as usize])
+    }
+
+    pub(crate) fn mark_dirty(&mut self, collection: u32, key: &Key) {
+        let entry = (collection, key.clone());
+        if self.dirty_set.insert(entry.clone()) {
+            self.dirty.push(entry);
+        }
+    }
+
+    /// Records a state change: updated time, a monitoring event and a save of the record.
+    pub(crate) fn touch(&mut self, seq: u64, now: u64) {
+        let tx = &mut self.txs.get_mut(&seq).expect("touched transaction exists").tx;
+        tx.updated_at = now;
+        let (id, state) = (tx.id.clone(), tx.state);
+        self.effects.push_back(Effect::TransactionChanged { transaction: id.clone(), state });
+        if self.save_queued.insert(id.clone()) {
+            self.effects.push_back(Effect::SaveTransaction { transaction: id });
+        }
+    }
+
+    pub(crate) fn set_timer(&mut self, seq: u64, due: u64) {
+        self.clear_timer(seq);
+        self.timers.insert((due, seq));
+        self.txs.get_mut(&seq).expect("timed transaction exists").internal.timer = Some(due);
+    }
+
+    pub(crate) fn clear_timer(&mut self, seq: u64) {
+        if let Some(due) = self.txs.get_mut(&seq).and_then(|s| s.internal.timer.take()) {
+            self.timers.remove(&(due, seq));
+        }
+    }
+
+    pub(crate) fn seq_of(&self, id: &str) -> Result<u64, EngineError> {
+        self.seq_by_id
+            .get(id)
+            .copied()
+            .ok_or_else(|| EngineError::UnknownTransaction { id: id.to_string() })
+    }
+
+    /// Ends every input: starts transactions whose blockers finished, recomputes the visible
+    /// records of dirty keys and reports the changed ones, prunes history.
+    pub(crate) fn settle(&mut self, now: u64) {
+        self.start_ready(now);
+        self.flush_changes();
+        self.prune_history(now);
+    }
+
+    fn flush_changes(&mut self) {
+        if self.dirty.is_empty() {
+            return;
+        }
+        let mut dirty = std::mem::take(&mut self.dirty);
+        // `clear()` costs the set's capacity, which a big batch leaves at 100k+: start afresh then.
+        if self.dirty_set.capacity() > 1024 {
+            self.dirty_set = FxHashSet::default();
+        } else {
+            self.dirty_set.clear();
+        }
+        let mut changes: BTreeMap<u32, Vec<KeyChange>> = BTreeMap::new();
+        if dirty.len() > 1024 {
+            // A big batch: grow each touched collection's visible map once, not by doublings.
+            let mut per_collection: FxHashMap<u32, usize> = FxHashMap::default();
+            for (c, _) in &dirty {
+                *per_collection.entry(*c).or_default() += 1;
+            }
+            for (c, n) in per_collection {
+                self.collections[c as usize].visible.reserve(n);
+            }
+        }
+        for (c, key) in dirty.drain(..) {
+            let next = self.compute_visible(c, &key);
+            let visible = &mut self.collections[c as usize].visible;
+            let kind = match (visible.get(&key), &next) {
+                (None, None) => continue,
+                (None, Some(_)) => ChangeKind::Insert,
+                (Some(_), None) => ChangeKind::Delete,
+                (Some(old), Some(new)) if Arc::ptr_eq(old, new) || old == new => continue,
+                (Some(_), Some(_)) => ChangeKind::Update,
+            };
+            match next {
+                Some(record) => visible.insert(key.clone(), record),
+                None => visible.remove(&key),
+            };
+            changes.entry(c).or_default().push(KeyChange { key, kind });
+        }
+        self.dirty = dirty; // keep the buffer: recomputing never marks keys dirty
+        for (c, changes) in changes {
+            let collection = self.collections[c as usize].name.clone();
+            self.effects.push_back(Effect::DataChanged { collection, changes });
+        }
+    }
+
+    pub(crate) fn is_running(state: TransactionState) -> bool {
+        matches!(
+            state,
+            TransactionState::Pending | TransactionState::Persisting | TransactionState::PersistedAwaitingSync
+        )
+    }
+}

@@ -1,0 +1,291 @@
+//! Creating a transaction: validate every mutation against the visible state (all or nothing),
+//! record it in the overlay, then queue it behind conflicting ordered work or start it.
+
+use std::sync::Arc;
+
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::engine::{Engine, MutationRef, ObjRef, TxInternal, TxSlot};
+use crate::error::MutationError;
+use crate::record::{apply_changes, into_record, Key, Record};
+use crate::transaction::{
+    compose_id, MutationKind, MutationState, PendingMutation, Strategy, Transaction, TransactionState, TxId,
+};
+
+/// One mutation as the app asks for it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Mutation {
+    pub collection: String,
+    pub op: MutationOp,
+    #[serde(default)]
+    pub metadata: Value,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum MutationOp {
+    /// A whole new record, which must carry the collection's key field.
+    Insert { record: Value },
+    /// Fields to set on an existing record.
+    Update { key: String, changes: Map<String, Value> },
+    Delete { key: String },
+}
+
+/// A transaction as the app asks for it: mutations applied all together or not at all.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TransactionInput {
+    pub mutations: Vec<Mutation>,
+    pub strategy: Strategy,
+    /// Persist success waits for the sync step (`persisted_awaiting_sync`) before completing.
+    pub await_sync: bool,
+    pub metadata: Value,
+}
+
+impl TransactionInput {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn insert(mut self, collection: &str, record: Value) -> Self {
+        self.push(collection, MutationOp::Insert { record });
+        self
+    }
+
+    /// `changes` must be a JSON object; anything else is an empty update.
+    pub fn update(mut self, collection: &str, key: &str, changes: Value) -> Self {
+        let changes = match changes {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        };
+        self.push(collection, MutationOp::Update { key: key.into(), changes });
+        self
+    }
+
+    pub fn delete(mut self, collection: &str, key: &str) -> Self {
+        self.push(collection, MutationOp::Delete { key: key.into() });
+        self
+    }
+
+    pub fn strategy(mut self, strategy: Strategy) -> Self {
+        self.strategy = strategy;
+        self
+    }
+
+    pub fn parallel(self) -> Self {
+        self.strategy(Strategy::Parallel { merge: None })
+    }
+
+    pub fn awaiting_sync(mut self) -> Self {
+        self.await_sync = true;
+        self
+    }
+
+    fn push(&mut self, collection: &str, op: MutationOp) {
+        self.mutations.push(Mutation { collection: collection.into(), op, metadata: Value::Null });
+    }
+}
+
+impl Engine {
+    /// Applies a transaction optimistically and schedules its persist. Returns its id.
+    pub fn mutate(&mut self, now: u64, input: TransactionInput) -> Result<TxId, MutationError> {
+        let TransactionInput { mutations, strategy, await_sync, metadata } = input;
+        let mut mutations = self.validate(now, mutations, &strategy)?;
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let timestamp = mutations[0].timestamp;
+        let id = TxId::from(compose_id(&self.client_id, '-', timestamp));
+        for (i, m) in mutations.iter_mut().enumerate() {
+            m.mutation_id = compose_id(&id, '/', i as u64);
+        }
+        let tx = Transaction {
+            id: id.clone(),
+            client: self.client_id.clone(),
+            state: TransactionState::Pending,
+            strategy,
+            await_sync,
+            created_at: now,
+            updated_at: now,
+            timestamp,
+            mutations,
+            attempts: Vec::new(),
+            current_attempt: 0,
+            queued_behind: None,
+            error: None,
+            metadata,
+        };
+        self.admit(now, seq, tx, None);
+        self.settle(now);
+        Ok(id)
+    }
+
+    /// Checks every mutation in order against the visible state as the earlier ones of the same
+    /// transaction leave it, and builds the pending mutations. Changes nothing on error.
+    fn validate(
+        &mut self,
+        now: u64,
+        mutations: Vec<Mutation>,
+        strategy: &Strategy,
+    ) -> Result<Vec<PendingMutation>, MutationError> {
+        if mutations.is_empty() {
+            return Err(MutationError::EmptyTransaction);
+        }
+        if let Strategy::Parallel { merge: Some(name) } = strategy {
+            if !self.merges.contains_key(name) {
+                return Err(MutationError::UnknownMerge { merge: name.clone() });
+            }
+        }
+        // Keys this transaction already touched, with the record as it leaves them; only needed
+        // when there is more than one mutation.
+        let mut scratch: Option<FxHashMap<(u32, Key), Option<Record>>> = (mutations.len() > 1)
+            .then(|| FxHashMap::with_capacity_and_hasher(mutations.len(), Default::default()));
+        let mut out = Vec::with_capacity(mutations.len());
+        for (index, mutation) in mutations.into_iter().enumerate() {
+            let c = *self
+                .collection_index
+                .get(&mutation.collection)
+                .ok_or(MutationError::UnknownCollection { collection: mutation.collection })?;
+            let collection = &self.collections[c as usize];
+            // The key as the collection already holds it, so the mutation shares its allocation.
+            let known_key = |key: String| match collection.visible.get_key_value(key.as_str()) {
+                Some((known, _)) => known.clone(),
+                None => Key::from(key),
+            };
+            let current = |key: &Key| match scratch.as_ref().and_then(|s| s.get(&(c, key.clone()))) {
+                Some(record) => record.clone(),
+                None => collection.visible.get(key).cloned(),
+            };
+            let missing = |key: &Key| MutationError::MissingKey {
+                collection: collection.name.to_string(),
+                key: key.to_string(),
+            };
+            let (kind, key, original, modified, changes) = match mutation.op {
+                MutationOp::Insert { record } => {
+                    let (key, record) = into_record(record, &collection.key_field).map_err(|problem| {
+                        MutationError::InvalidRecord { collection: collection.name.to_string(), index, problem }
+                    })?;
+                    if current(&key).is_some() {
+                        return Err(MutationError::DuplicateKey {
+                            collection: collection.name.to_string(),
+                            key: key.to_string(),
+                        });
+                    }
+                    (MutationKind::Insert, key, self.empty_record.clone(), record.clone(), record)
+                }
+                MutationOp::Update { key, changes } => {
+                    let key = known_key(key);
+                    let original = current(&key).ok_or_else(|| missing(&key))?;
+                    if let Some(new_key) = changes.get(&collection.key_field) {
+                        if original.get(&collection.key_field) != Some(new_key) {
+                            return Err(MutationError::KeyFieldChanged {
+                                collection: collection.name.to_string(),
+                                key: key.to_string(),
+                                field: collection.key_field.clone(),
+                            });
+                        }
+                    }
+                    let mut modified = original.clone();
+                    apply_changes(&mut modified, &changes);
+                    (MutationKind::Update, key, original, modified, Arc::new(changes))
+                }
+                MutationOp::Delete { key } => {
+                    let key = known_key(key);
+                    let original = current(&key).ok_or_else(|| missing(&key))?;
+                    (MutationKind::Delete, key, original, self.empty_record.clone(), self.empty_record.clone())
+                }
+            };
+            if let Some(scratch) = scratch.as_mut() {
+                let after = (kind != MutationKind::Delete).then(|| modified.clone());
+                scratch.insert((c, key.clone()), after);
+            }
+            out.push(PendingMutation {
+                mutation_id: String::new(),
+                kind,
+                collection: collection.name.clone(),
+                key,
+                original,
+                modified,
+                changes,
+                metadata: mutation.metadata,
+                timestamp: 0,
+                created_at: now,
+                updated_at: now,
+                state: MutationState::Created,
+            });
+        }
+        // Validation passed: only now take timestamps, so a refused transaction leaves no trace.
+        for m in &mut out {
+            m.timestamp = self.hlc.tick(now);
+        }
+        Ok(out)
+    }
+
+    /// Registers a transaction whose state is `Pending` or `Queued` (new or restored): puts its
+    /// mutations in the overlay and, for ordered ones, queues it behind the latest unfinished
+    /// ordered transaction on each of its objects. `retry_at` delays the start of a restored
+    /// transaction that was waiting for a retry.
+    pub(crate) fn admit(&mut self, now: u64, seq: u64, tx: Transaction, retry_at: Option<u64>) {
+        let ordered = tx.strategy.is_ordered();
+        let mut internal = TxInternal::default();
+        // Distinct objects; a set only when there can be duplicates.
+        let n = tx.mutations.len();
+        let mut seen: Option<FxHashSet<ObjRef>> =
+            (n > 1).then(|| FxHashSet::with_capacity_and_hasher(n, Default::default()));
+        if n > 1 {
+            // Grow the indexes once for a batch rather than by repeated doubling and rehashing.
+            self.dirty.reserve(n);
+            self.dirty_set.reserve(n);
+            if ordered {
+                self.chain.reserve(n);
+                self.locks.reserve(n);
+                internal.objects.reserve(n);
+            }
+            // Batches almost always touch one collection: size the first one's overlay.
+            let first = self.collection_index[&*tx.mutations[0].collection] as usize;
+            self.collections[first].overlay.reserve(n);
+        }
+        for (index, m) in tx.mutations.iter().enumerate() {
+            let c = self.collection_index[&*m.collection];
+            self.collections[c as usize]
+                .overlay
+                .entry(m.key.clone())
+                .or_default()
+                .push(MutationRef { tx: seq, index: index as u32 });
+            internal.overlay_entries += 1;
+            self.mark_dirty(c, &m.key);
+            if ordered && seen.as_mut().is_none_or(|seen| seen.insert((c, m.key.clone()))) {
+                internal.objects.push((c, m.key.clone()));
+            }
+        }
+        for obj in &internal.objects {
+            let chain = self.chain.entry(obj.clone()).or_default();
+            if let Some(&blocker) = chain.last() {
+                internal.waiting_on.insert(blocker);
+            }
+            chain.push(seq);
+        }
+        self.seq_by_id.insert(tx.id.clone(), seq);
+        let blockers: Vec<u64> = internal.waiting_on.iter().copied().collect();
+        self.txs.insert(seq, TxSlot { tx, internal });
+        for blocker in &blockers {
+            self.txs.get_mut(blocker).expect("blocker exists").internal.dependents.push(seq);
+        }
+        if blockers.is_empty() {
+            self.acquire_locks(seq);
+            match retry_at.filter(|&at| at > now) {
+                Some(at) => {
+                    self.set_state(seq, TransactionState::Pending);
+                    self.set_timer(seq, at);
+                    self.touch(seq, now);
+                }
+                None => self.begin_attempt(seq, now),
+            }
+        } else {
+            self.set_state(seq, TransactionState::Queued);
+            self.update_queued_behind(seq);
+            self.touch(seq, now);
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! Input from the sync step: server-confirmed records.
+//!
+//! A change to a key locked by an ordered transaction is held until the lock is released.
+//! A completed transaction's mutations leave a key's overlay only when a sync change that
+//! reflects them reaches the synced layer — one that arrived after its persist succeeded, or in
+//! the batch confirming it — so the visible record never flickers back to old data.
+
+use rustc_hash::FxHashSet;
+use serde_json::Value;
+
+use crate::engine::{Engine, HeldChange};
+use crate::error::SyncError;
+use crate::record::{into_record, Key, Record};
+use crate::transaction::TransactionState;
+
+/// One server-side change to one record.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SyncChange {
+    /// The record's whole new value (an object with the collection's key field).
+    Upsert(Value),
+    Delete(Key),
+}
+
+/// A batch of sync changes for one collection, applied atomically.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SyncBatch {
+    pub collection: String,
+    pub changes: Vec<SyncChange>,
+    /// Transactions the server confirms are contained in this batch (the echo of their write):
+    /// they complete, and their optimistic layer gives way to this data.
+    pub confirms: Vec<String>,
+    /// The batch is the collection's whole state: records it does not mention are deleted.
+    pub snapshot: bool,
+    /// The newest HLC timestamp in the batch, so later local writes order after it.
+    pub max_timestamp: Option<u64>,
+}
+
+impl SyncBatch {
+    pub fn new(collection: impl Into<String>) -> Self {
+        SyncBatch { collection: collection.into(), ..Default::default() }
+    }
+
+    pub fn upsert(mut self, record: Value) -> Self {
+        self.changes.push(SyncChange::Upsert(record));
+        self
+    }
+
+    pub fn delete(mut self, key: &str) -> Self {
+        self.changes.push(SyncChange::Delete(Key::from(key)));
+        self
+    }
+
+    pub fn confirming(mut self, transaction: impl Into<String>) -> Self {
+        self.confirms.push(transaction.into());
+        self
+    }
+
+    pub fn as_snapshot(mut self) -> Self {
+        self.snapshot = true;
+        self
+    }
+}
+
+impl Engine {
+    /// Applies a batch from the sync step. Refused as a whole if any record is malformed.
+    pub fn sync_received(&mut self, now: u64, batch: SyncBatch) -> Result<(), SyncError> {
+        let c = *self
+            .collection_index
+            .get(&batch.collection)
+            .ok_or_else(|| SyncError::UnknownCollection { collection: batch.collection.clone() })?;
+        let collection = &self.collections[c as usize];
+        let mut changes: Vec<(Key, Option<Record>)> = Vec::with_capacity(batch.changes.len());
+        for (index, change) in batch.changes.into_iter().enumerate() {
+            changes.push(match change {
+                SyncChange::Upsert(value) => {
+                    let (key, record) = into_record(value, &collection.key_field).map_err(|problem| {
+                        SyncError::InvalidRecord { collection: batch.collection.clone(), index, problem }
+                    })?;
+                    (key, Some(record))
+                }
+                SyncChange::Delete(key) => (key, None),
+            });
+        }
+        if batch.snapshot {
+            let mentioned: FxHashSet<&Key> = changes.iter().map(|(k, _)| k).collect();
+            let gone: Vec<Key> = collection
+                .synced
+                .keys()
+                .chain(collection.held.keys())
+                // Keys known only from the overlay (a completed insert the server no longer has).
+                .chain(collection.overlay.keys())
+                .filter(|k| !mentioned.contains(k))
+                .cloned()
+                .collect::<FxHashSet<Key>>()
+                .into_iter()
+                .collect();
+            changes.extend(gone.into_iter().map(|k| (k, None)));
+        }
+
+        self.sync_seq += 1;
+        let arrival = self.sync_seq;
+        if let Some(timestamp) = batch.max_timestamp {
+            self.hlc.observe(timestamp);
+        }
+        // Confirmed transactions complete first, releasing their locks, so their own echo is
+        // applied rather than held. Transactions queued behind them start only after the batch.
+        for id in &batch.confirms {
+            let Some(&seq) = self.seq_by_id.get(id.as_str()) else { continue };
+            if Self::is_running(self.txs[&seq].tx.state) {
+                let internal = &mut self.txs.get_mut(&seq).expect("exists").internal;
+                if internal.observe_from == 0 || internal.observe_from > arrival {
+                    internal.observe_from = arrival;
+                }
+                self.complete(seq, now);
+            }
+        }
+        for (key, value) in changes {
+            if self.locks.contains_key(&(c, key.clone())) {
+                self.collections[c as usize].held.insert(key, HeldChange { value, arrival });
+            } else {
+                self.apply_synced(c, key, value, arrival);
+            }
+        }
+        self.settle(now);
+        Ok(())
+    }
+
+    /// Applies the change held for a key whose lock was just released.
+    pub(crate) fn apply_held(&mut self, c: u32, key: &Key) {
+        if let Some(held) = self.collections[c as usize].held.remove(key) {
+            self.apply_synced(c, key.clone(), held.value, held.arrival);
+        }
+    }
+
+    fn apply_synced(&mut self, c: u32, key: Key, value: Option<Record>, arrival: u64) {
+        let collection = &mut self.collections[c as usize];
+        match value {
+            Some(record) => collection.synced.insert(key.clone(), record),
+            None => collection.synced.remove(&key),
+        };
+        if let Some(entries) = collection.overlay.get_mut(&key) {
+            let txs = &mut self.txs;
+            let finished = &mut self.finished;
+            entries.retain(|r| {
+                let slot = txs.get_mut(&r.tx).expect("overlay names live transactions");
+                let observed = slot.tx.state == TransactionState::Completed && slot.internal.observe_from <= arrival;
+                if observed {
+                    slot.internal.overlay_entries -= 1;
+                    if slot.internal.overlay_entries == 0 {
+                        finished.push_back(r.tx);
+                    }
+                }
+                !observed
+            });
+            if entries.is_empty() {
+                collection.overlay.remove(&key);
+            }
+        }
+        self.mark_dirty(c, &key);
+    }
+}

@@ -1,0 +1,237 @@
+//! Transactions, their attempts and pending mutations — seed 004's types, serialisable so the
+//! driver can store them in an outbox and hand them back to [`crate::Engine::restore`].
+//!
+//! Times are Unix milliseconds as given by the driver; `timestamp`s are HLC microseconds.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::record::{Key, Record};
+
+/// A transaction id: shared, since it is handed around in effects and indexes.
+pub type TxId = std::sync::Arc<str>;
+
+/// Seed 004's transaction states, spelled as in the seed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransactionState {
+    /// Waiting for an earlier transaction on a common object (`queued_behind`).
+    Queued,
+    /// Created, or waiting for its next attempt after a retriable failure.
+    Pending,
+    /// The driver is running `persist` for `current_attempt`.
+    Persisting,
+    /// Persist succeeded; waiting for the sync step to report the change.
+    PersistedAwaitingSync,
+    Completed,
+    /// Failed on its own or because a transaction it was queued behind failed.
+    Failed,
+}
+
+impl TransactionState {
+    pub fn is_terminal(self) -> bool {
+        matches!(self, TransactionState::Completed | TransactionState::Failed)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransactionState::Queued => "queued",
+            TransactionState::Pending => "pending",
+            TransactionState::Persisting => "persisting",
+            TransactionState::PersistedAwaitingSync => "persisted_awaiting_sync",
+            TransactionState::Completed => "completed",
+            TransactionState::Failed => "failed",
+        }
+    }
+}
+
+/// Ordered transactions queue behind earlier ones on common objects and fail with them;
+/// parallel ones run at once and their changes are merged over every sync update.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Strategy {
+    #[default]
+    Ordered,
+    Parallel {
+        /// Name of a merge registered with [`crate::Engine::register_merge`]; `None` uses the
+        /// collection's merge, or the default field-by-field re-application.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        merge: Option<String>,
+    },
+}
+
+impl Strategy {
+    pub fn is_ordered(&self) -> bool {
+        matches!(self, Strategy::Ordered)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MutationKind {
+    Insert,
+    Update,
+    Delete,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MutationState {
+    Created,
+    Persisting,
+    Synced,
+}
+
+/// One change to one record, as seed 004's `PendingMutation`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PendingMutation {
+    pub mutation_id: String,
+    #[serde(rename = "type")]
+    pub kind: MutationKind,
+    pub collection: std::sync::Arc<str>,
+    pub key: Key,
+    /// The visible record before this mutation (`{}` for an insert).
+    pub original: Record,
+    /// The record after it (`{}` for a delete).
+    pub modified: Record,
+    /// What the mutation sets: the whole record for an insert, the changed fields for an update,
+    /// `{}` for a delete.
+    pub changes: Record,
+    pub metadata: Value,
+    /// HLC timestamp (Unix µs) ordering this write against others.
+    pub timestamp: u64,
+    pub created_at: u64,
+    pub updated_at: u64,
+    pub state: MutationState,
+}
+
+/// An error as it crosses into transaction history: a stable `name`, a message, and whether a
+/// retry could help. `NonRetriableError` (by name) is never retried.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorInfo {
+    pub name: String,
+    pub message: String,
+    pub retriable: bool,
+}
+
+impl ErrorInfo {
+    pub const NON_RETRIABLE: &'static str = "NonRetriableError";
+
+    /// An error thrown by user code: retriable unless it is named `NonRetriableError`.
+    pub fn thrown(name: impl Into<String>, message: impl Into<String>) -> Self {
+        let name = name.into();
+        let retriable = name != Self::NON_RETRIABLE;
+        ErrorInfo { name, message: message.into(), retriable }
+    }
+
+    pub fn non_retriable(message: impl Into<String>) -> Self {
+        Self::thrown(Self::NON_RETRIABLE, message)
+    }
+}
+
+/// Why a transaction failed. `transaction_id` is set when it failed because the transaction it
+/// was queued behind (directly or transitively) failed, and names that root cause.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransactionError {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transaction_id: Option<TxId>,
+    pub message: String,
+    pub error: ErrorInfo,
+}
+
+/// One run of `persist`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub id: String,
+    /// 1-based.
+    pub number: u32,
+    pub started_at: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_scheduled_for: Option<u64>,
+    /// The page went away while this attempt ran; it is not counted against the retry budget.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
+}
+
+/// A transaction: seed 004's fields plus what the engine needs to restore it after a reload.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Transaction {
+    /// Stable across attempts and reloads: also the idempotency key sent to the server.
+    pub id: TxId,
+    /// The client (engine instance) that created it.
+    pub client: std::sync::Arc<str>,
+    pub state: TransactionState,
+    pub strategy: Strategy,
+    /// Whether persist success waits for the sync step (`persisted_awaiting_sync`).
+    pub await_sync: bool,
+    pub created_at: u64,
+    pub updated_at: u64,
+    /// HLC timestamp of creation; orders restored transactions.
+    pub timestamp: u64,
+    pub mutations: Vec<PendingMutation>,
+    pub attempts: Vec<Attempt>,
+    /// Number of the attempt running or last run; 0 before the first.
+    pub current_attempt: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queued_behind: Option<TxId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<TransactionError>,
+    pub metadata: Value,
+}
+
+impl Transaction {
+    /// Attempts that count against the retry budget (interrupted ones do not).
+    pub fn counted_attempts(&self) -> u32 {
+        self.attempts.iter().filter(|a| !a.interrupted).count() as u32
+    }
+
+    /// The changes of this transaction, by collection then key: a record's changed fields for an
+    /// insert or update, `null` for a delete. This is seed 004's `changes` given to `persist`.
+    pub fn changes(&self) -> Map<String, Value> {
+        let mut by_collection: Map<String, Value> = Map::new();
+        for m in &self.mutations {
+            let entry = by_collection
+                .entry(m.collection.to_string())
+                .or_insert_with(|| Value::Object(Map::new()));
+            let Value::Object(keys) = entry else { unreachable!("collections map to objects") };
+            let change = match m.kind {
+                MutationKind::Delete => Value::Null,
+                _ => Value::Object((*m.changes).clone()),
+            };
+            match (keys.get_mut(&*m.key), change) {
+                // Several mutations of one key in one transaction: later fields win.
+                (Some(Value::Object(prev)), Value::Object(next)) if m.kind == MutationKind::Update => {
+                    prev.extend(next)
+                }
+                (_, change) => {
+                    keys.insert(m.key.to_string(), change);
+                }
+            }
+        }
+        by_collection
+    }
+}
+
+/// `prefix`, `separator`, then `n` in decimal, without the formatting machinery: ids are built
+/// for every transaction, mutation and attempt, and `format!` shows in profiles.
+pub(crate) fn compose_id(prefix: &str, separator: char, mut n: u64) -> String {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let mut id = String::with_capacity(prefix.len() + separator.len_utf8() + digits.len() - start);
+    id.push_str(prefix);
+    id.push(separator);
+    id.push_str(std::str::from_utf8(&digits[start..]).expect("ASCII digits"));
+    id
+}

@@ -1,0 +1,136 @@
+//! Sync: held updates for locked objects, await-sync, confirmation by id, no flicker.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+use tandem_core::{ChangeKind, ErrorInfo, SyncBatch, TransactionInput, TransactionState::*};
+
+#[test]
+fn a_sync_update_to_a_locked_key_is_held_until_the_transaction_completes() {
+    let mut h = Harness::new();
+    h.seed(vec![json!({"id": "a", "title": "milk", "done": false})]);
+    let t1 = h.update("a", json!({"done": true}));
+    h.sync(SyncBatch::new(TODOS).upsert(json!({"id": "a", "title": "oat milk", "done": false})));
+    assert_eq!(h.engine.get_synced(TODOS, "a").unwrap()["title"], "milk", "held, not applied");
+    assert_eq!(h.visible("a").unwrap()["title"], "milk");
+    h.persist_ok(&t1);
+    assert_eq!(h.engine.get_synced(TODOS, "a").unwrap()["title"], "oat milk", "applied on release");
+    assert_eq!(h.visible("a").unwrap()["title"], "oat milk");
+}
+
+#[test]
+fn a_sync_update_to_an_unlocked_key_applies_at_once() {
+    let mut h = Harness::new();
+    h.seed(vec![json!({"id": "a"}), json!({"id": "b"})]);
+    h.update("a", json!({"x": 1}));
+    h.sync(SyncBatch::new(TODOS).upsert(json!({"id": "b", "x": 7})));
+    assert_eq!(h.visible("b").unwrap()["x"], 7);
+}
+
+#[test]
+fn held_updates_are_released_when_the_transaction_fails_too() {
+    let mut h = Harness::new();
+    h.seed(vec![json!({"id": "a", "x": 0})]);
+    let t1 = h.update("a", json!({"x": 1}));
+    h.sync(SyncBatch::new(TODOS).upsert(json!({"id": "a", "x": 5})));
+    h.persist_err(&t1, ErrorInfo::non_retriable("no"));
+    assert_eq!(h.visible("a").unwrap()["x"], 5, "rolled back onto the newest server data");
+}
+
+#[test]
+fn the_optimistic_value_stays_until_the_synced_layer_has_it_no_flicker() {
+    let mut h = Harness::new();
+    h.seed(vec![json!({"id": "a", "x": 0})]);
+    let t1 = h.update("a", json!({"x": 1}));
+    h.persist_ok(&t1);
+    assert_eq!(h.state(&t1), Completed);
+    assert_eq!(h.visible("a").unwrap()["x"], 1, "completed, but the server data has not arrived yet");
+    h.data_changes.clear();
+    h.sync(SyncBatch::new(TODOS).upsert(json!({"id": "a", "x": 1})));
+    assert_eq!(h.visible("a").unwrap()["x"], 1);
+    assert!(h.data_changes.is_empty(), "the echo changes nothing visible: {:?}", h.data_changes);
+    // The overlay is gone now: a later server change shows through.
+    h.sync(SyncBatch::new(TODOS).upsert(json!({"id": "a", "x": 2})));
+    assert_eq!(h.visible("a").unwrap()["x"], 2);
+}
+
+#[test]
+fn a_stale_sync_update_from_before_the_persist_does_not_undo_a_completed_write() {
+    let mut h = Harness::new();
+    h.seed(vec![json!({"id": "a", "x": 0})]);
+    let t1 = h.update("a", json!({"x": 1}));
+    // Arrives while persisting: held; it predates the write.
+    h.sync(SyncBatch::new(TODOS).upsert(json!({"id": "a", "x": 0, "y": 1})));
+    h.persist_ok(&t1);
+    assert_eq!(h.visible("a"), Some(json!({"id": "a", "x": 1, "y": 1})));
+}
+
+#[test]
+fn await_sync_completes_when_a_sync_update_confirms_the_transaction() {
+    let mut h = Harness::new();
+    h.seed(vec![json!({"id": "a", "x": 0})]);
+    let t1 = h.mutate(TransactionInput::new().update(TODOS, "a", json!({"x": 1})).awaiting_sync());
+    h.persist_ok(&t1);
+    assert_eq!(h.state(&t1), PersistedAwaitingSync);
+    h.data_changes.clear();
+    h.sync(SyncBatch::new(TODOS).upsert(json!({"id": "a", "x": 1})).confirming(&t1));
+    assert_eq!(h.state(&t1), Completed);
+    assert_eq!(h.engine.get_synced(TODOS, "a").unwrap()["x"], 1, "its own echo is applied, not held");
+    assert!(h.data_changes.is_empty(), "no flicker: {:?}", h.data_changes);
+    h.sync(SyncBatch::new(TODOS).upsert(json!({"id": "a", "x": 3})));
+    assert_eq!(h.visible("a").unwrap()["x"], 3, "the confirmed overlay is gone");
+}
+
+#[test]
+fn an_echo_that_overtakes_the_persist_response_completes_the_transaction() {
+    let mut h = Harness::new();
+    h.seed(vec![json!({"id": "a", "x": 0})]);
+    let t1 = h.mutate(TransactionInput::new().update(TODOS, "a", json!({"x": 1})).awaiting_sync());
+    h.sync(SyncBatch::new(TODOS).upsert(json!({"id": "a", "x": 1})).confirming(&t1));
+    assert_eq!(h.state(&t1), Completed);
+    h.persist_ok(&t1); // the late answer is ignored
+    assert_eq!(h.state(&t1), Completed);
+    assert_eq!(h.tx(&t1).attempts.len(), 1);
+}
+
+#[test]
+fn a_confirmed_transaction_releases_its_queue_after_the_batch_applies() {
+    let mut h = Harness::new();
+    h.seed(vec![json!({"id": "a", "x": 0, "y": 0})]);
+    let t1 = h.mutate(TransactionInput::new().update(TODOS, "a", json!({"x": 1})).awaiting_sync());
+    let t2 = h.update("a", json!({"y": 2}));
+    h.persist_ok(&t1);
+    h.sync(SyncBatch::new(TODOS).upsert(json!({"id": "a", "x": 1, "y": 0})).confirming(&t1));
+    assert_eq!(h.state(&t2), Persisting);
+    assert_eq!(h.engine.get_synced(TODOS, "a").unwrap()["x"], 1, "applied before t2 locked the key");
+    assert_eq!(h.visible("a"), Some(json!({"id": "a", "x": 1, "y": 2})));
+}
+
+#[test]
+fn a_snapshot_replaces_the_synced_layer_and_deletes_what_it_does_not_mention() {
+    let mut h = Harness::new();
+    h.seed(vec![json!({"id": "a"}), json!({"id": "b"})]);
+    h.data_changes.clear();
+    h.seed(vec![json!({"id": "b", "v": 2}), json!({"id": "c"})]);
+    assert_eq!(h.visible("a"), None);
+    assert_eq!(h.visible("b"), Some(json!({"id": "b", "v": 2})));
+    let mut kinds: Vec<(String, ChangeKind)> =
+        h.data_changes[0].1.iter().map(|c| (c.key.to_string(), c.kind)).collect();
+    kinds.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        kinds,
+        vec![("a".into(), ChangeKind::Delete), ("b".into(), ChangeKind::Update), ("c".into(), ChangeKind::Insert)]
+    );
+}
+
+#[test]
+fn a_server_delete_of_a_locked_key_is_held_too() {
+    let mut h = Harness::new();
+    h.seed(vec![json!({"id": "a", "x": 0})]);
+    let t1 = h.update("a", json!({"x": 1}));
+    h.sync(SyncBatch::new(TODOS).delete("a"));
+    assert!(h.visible("a").is_some());
+    h.persist_err(&t1, ErrorInfo::non_retriable("gone"));
+    assert_eq!(h.visible("a"), None);
+}

@@ -1,0 +1,1 @@
+//! tandem-server: the sync server (being built: issue 3).
