@@ -15,10 +15,16 @@ impl Hlc {
         Self::default()
     }
 
-    /// A timestamp greater than every one this clock has issued or observed.
+    /// A timestamp greater than every one this clock has issued or observed, from a
+    /// millisecond clock (the engine's `now`).
     pub fn tick(&mut self, now_ms: u64) -> u64 {
-        let physical = now_ms.saturating_mul(1000);
-        self.last = physical.max(self.last + 1);
+        self.tick_us(now_ms.saturating_mul(1000))
+    }
+
+    /// The same from a microsecond clock (the server's), so a timestamp it fills never sorts
+    /// before a client's taken a moment earlier.
+    pub fn tick_us(&mut self, now_us: u64) -> u64 {
+        self.last = now_us.max(self.last + 1);
         self.last
     }
 

@@ -12,6 +12,19 @@ use serde_json::{Map, Value};
 /// Version of Tandem's additions to seed 001, requested with `?protocol=1` on the sync URL.
 pub const PROTOCOL_VERSION: u32 = 1;
 
+/// WebSocket close codes tandem-server uses besides the standard ones (1001 going away, 1009 too
+/// big, 1011 server error). See `docs/protocol.md`.
+pub mod close_code {
+    /// The client fell behind (its outbound queue filled up): reconnect, resuming from its heads.
+    pub const RESYNC: u16 = 4000;
+    /// The token's `exp` passed while the socket was open: reconnect with a fresh token.
+    pub const TOKEN_EXPIRED: u16 = 4001;
+    /// No frame (not even a pong) arrived within the server's ping timeout.
+    pub const PING_TIMEOUT: u16 = 4002;
+    /// The workspace was deleted.
+    pub const WORKSPACE_DELETED: u16 = 4004;
+}
+
 /// One key's new value (or deletion) with its hybrid-logical-clock timestamp (Unix µs).
 ///
 /// This is seed 001's `payload`; `delete` is Tandem's addition. `value` is required unless
