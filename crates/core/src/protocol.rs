@@ -111,12 +111,16 @@ pub enum ServerMessage {
     /// Tandem v1: the reply to a resume — only the changes the client lacks since `since`.
     Changes { since: Vec<String>, ops: Vec<Op>, heads: Vec<String> },
     /// Tandem v1: the sender's transaction is durable. `superseded` lists keys whose op was older
-    /// (by HLC timestamp) than the stored value and so did not overwrite it.
+    /// (by HLC timestamp) than the stored value and so did not overwrite it; `standing` carries
+    /// the value that stands for each of them, so the sender can drop its optimistic one (nothing
+    /// is broadcast for a superseded op).
     Ack {
         id: String,
         heads: Vec<String>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         superseded: Vec<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        standing: Vec<Op>,
     },
     /// Seed 001's error (401/403/500), plus 400 for malformed input. `id` names the transaction
     /// and `key` the key when the error is about one.

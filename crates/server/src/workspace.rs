@@ -534,7 +534,7 @@ impl Actor {
         let failure = || text(&error_message(500, "persistence failure: nothing was stored".into(), &self.name, id.clone(), None));
         match (source, &tx) {
             (Source::Socket(conn), Some((client, tx_id))) => {
-                let ack = text(&ServerMessage::Ack { id: tx_id.clone(), heads: heads.clone(), superseded: out.superseded.clone() });
+                let ack = text(&self.ack(tx_id, &heads, &out.superseded));
                 p.batch.dedup.push((client.clone(), tx_id.clone(), ack.as_str().as_bytes().to_vec()));
                 p.acks.insert((client.clone(), tx_id.clone()), ack.clone());
                 p.effects.push(Effect::Send { conn, text: ack, on_fail: Some(failure()) });
@@ -553,7 +553,7 @@ impl Actor {
             }
             (Source::Http(reply), _) => {
                 if let Some((client, tx_id)) = &tx {
-                    let ack = text(&ServerMessage::Ack { id: tx_id.clone(), heads: heads.clone(), superseded: out.superseded.clone() });
+                    let ack = text(&self.ack(tx_id, &heads, &out.superseded));
                     p.batch.dedup.push((client.clone(), tx_id.clone(), ack.as_str().as_bytes().to_vec()));
                     p.acks.insert((client.clone(), tx_id.clone()), ack);
                 }
@@ -568,6 +568,12 @@ impl Actor {
             };
             p.effects.push(Effect::Broadcast { id, client, ops: out.applied, heads });
         }
+    }
+
+    /// The ack of a transaction, with the value standing for each key whose op was superseded.
+    fn ack(&self, tx_id: &str, heads: &[String], superseded: &[String]) -> ServerMessage {
+        let standing = superseded.iter().filter_map(|key| self.doc.get(key).map(|e| e.to_op(key))).collect();
+        ServerMessage::Ack { id: tx_id.to_owned(), heads: heads.to_vec(), superseded: superseded.to_vec(), standing }
     }
 
     fn stage_remote(&mut self, p: &mut Pending, change: Vec<u8>, reply: Reply<()>) {

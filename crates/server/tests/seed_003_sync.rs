@@ -126,6 +126,8 @@ async fn partition_with_edits_on_both_sides_converges_after_reconnect() {
     b.tx("b", "offline-1", offline_ops).await;
     let ack = until_ack(&mut b, &mut vb, "offline-1").await;
     assert_eq!(ack["superseded"], json!(["shared"]), "the older offline edit must not clobber A's newer one");
+    assert_eq!(ack["standing"][0]["key"], "shared");
+    assert_eq!(ack["standing"][0]["value"], "from-a", "the sender learns the value that stands");
     until_echo(&mut b, &mut vb, "offline-1").await;
     until_echo(&mut a, &mut va, "offline-1").await;
 
