@@ -1,5 +1,27 @@
 //! tandem: WebAssembly bindings and the browser runtime of Tandem.
+//!
+//! The `#[wasm_bindgen]` surface (`TandemClient`, `Collection`, `Transaction`) is a facade over
+//! `tandem-core`: it converts (`convert`), drives the engine (`driver`), stores
+//! (`storage`), recovers after a reload and between tabs (`recovery`, `tabs`).
 
-mod clock;
+mod client;
+mod collection;
+mod convert;
+mod driver;
+mod errors;
+mod merge;
+mod recovery;
+pub mod storage;
+mod sync;
+mod tabs;
+mod timers;
+mod transaction;
 
-pub use clock::HybridClock;
+pub use client::TandemClient;
+pub use collection::Collection;
+pub use transaction::TransactionHandle;
+
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &'static str = include_str!("types.d.ts");

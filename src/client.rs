@@ -1,0 +1,244 @@
+//! `TandemClient`: opens storage, recovers, and hands out collections.
+
+use std::rc::Rc;
+
+use js_sys::{Array, Function, Promise};
+use tandem_core::{Engine, EngineConfig, TransactionInput};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+use crate::collection::Collection;
+use crate::convert::{self, OpenOptions, Persistence};
+use crate::driver::{CollectionSetup, Driver};
+use crate::errors::Error;
+use crate::storage::{IndexedDbStorage, Storage, StorageError, StorageErrorKind};
+use crate::tabs::{self, Watches};
+use crate::transaction::TransactionHandle;
+
+#[wasm_bindgen]
+pub struct TandemClient {
+    driver: Rc<Driver>,
+}
+
+#[wasm_bindgen]
+impl TandemClient {
+    /// Opens a client: takes this instance's Web Lock, opens IndexedDB, loads the synced cache
+    /// and adopts the work left by closed instances (the previous page load among them).
+    /// Storage failures do not reject: they are reported through `onError` and the client
+    /// works in memory.
+    pub async fn open(
+        #[wasm_bindgen(unchecked_optional_param_type = "TandemOptions")] options: JsValue,
+    ) -> Result<TandemClient, JsValue> {
+        let options = convert::open_options(&options)?;
+        Ok(Self::start(options, None).await?)
+    }
+
+    /// Creates a collection. Its cached synced data and its restored transactions are visible
+    /// as soon as this returns; `sync.setup` is called at once.
+    pub fn collection(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "CollectionOptions")] options: JsValue,
+    ) -> Result<Collection, JsValue> {
+        let options = convert::collection_options(&options)?;
+        let name = options.id.clone();
+        self.driver.add_collection(CollectionSetup {
+            name: name.clone(),
+            key_field: options.key_field,
+            strategy: options.strategy,
+            persist: options.persist,
+            await_sync: options.await_sync,
+            merge: options.merge,
+        })?;
+        if let Some(setup) = options.setup {
+            self.driver.start_sync(name.clone(), setup);
+        }
+        Ok(Collection::new(self.driver.clone(), &name))
+    }
+
+    /// One all-or-nothing transaction across collections. Its persist (and awaitSync) are
+    /// those of the collection of its first mutation.
+    pub fn mutate(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "MutationInput[]")] mutations: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "MutateOptions")] options: JsValue,
+    ) -> Result<TransactionHandle, JsValue> {
+        let mutations = convert::mutations_from_js(&mutations)?;
+        let options = convert::mutate_options(&options)?;
+        let input = TransactionInput {
+            mutations,
+            strategy: options.strategy.unwrap_or_default(),
+            metadata: options.metadata,
+            ..Default::default()
+        };
+        let id = self.driver.mutate(input, options.merge)?;
+        Ok(TransactionHandle::new(self.driver.clone(), id))
+    }
+
+    /// Every transaction this client knows, oldest first, with its full history.
+    #[wasm_bindgen(unchecked_return_type = "TransactionRecord[]")]
+    pub fn transactions(&self) -> Result<Array, JsValue> {
+        let engine = self.driver.engine.try_borrow().map_err(|_| Error::Reentrant)?;
+        Ok(engine.transactions().map(convert::transaction_to_js).collect())
+    }
+
+    #[wasm_bindgen(unchecked_return_type = "TransactionRecord | undefined")]
+    pub fn transaction(&self, id: &str) -> Result<JsValue, JsValue> {
+        let engine = self.driver.engine.try_borrow().map_err(|_| Error::Reentrant)?;
+        Ok(engine.transaction(id).map_or(JsValue::UNDEFINED, convert::transaction_to_js))
+    }
+
+    /// Calls `callback` with `[{id, state}]` whenever transactions change state.
+    #[wasm_bindgen(js_name = subscribeTransactions, unchecked_return_type = "() => void")]
+    pub fn subscribe_transactions(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "(events: TransactionEvent[]) => void")] callback: Function,
+    ) -> Function {
+        let id = self.driver.subscribe_transactions(callback);
+        let driver = Rc::downgrade(&self.driver);
+        unsubscriber(move || {
+            if let Some(driver) = driver.upgrade() {
+                driver.unsubscribe_transactions(id);
+            }
+        })
+    }
+
+    /// Calls `callback` with each error the library cannot throw to a caller (`StorageError`
+    /// with a `kind`, `SyncSetupError`, `AwaitSyncError`, `MergeError`, `SubscriberError`).
+    /// Errors raised before the first subscription (e.g. while opening) are delivered to it.
+    #[wasm_bindgen(js_name = onError, unchecked_return_type = "() => void")]
+    pub fn on_error(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "(error: TandemError) => void")] callback: Function,
+    ) -> Function {
+        let id = self.driver.on_error(callback);
+        let driver = Rc::downgrade(&self.driver);
+        unsubscriber(move || {
+            if let Some(driver) = driver.upgrade() {
+                driver.off_error(id);
+            }
+        })
+    }
+
+    /// Stops this instance: releases its lock and timers; the outbox stays for whoever opens
+    /// the database next (or another live tab, which adopts it). Resolves once the last
+    /// writes are on disk.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn close(&self) -> Promise {
+        let closing = self.driver.close();
+        wasm_bindgen_futures::future_to_promise(async move {
+            closing.await;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    #[wasm_bindgen(getter, js_name = clientId)]
+    pub fn client_id(&self) -> String {
+        self.driver.client_id.clone()
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn database(&self) -> String {
+        self.driver.database.clone()
+    }
+
+    /// Where transactions are kept now: `'memory'` after a storage failure.
+    #[wasm_bindgen(getter, unchecked_return_type = "'indexeddb' | 'memory'")]
+    pub fn persistence(&self) -> String {
+        match self.driver.storage.borrow().is_some() {
+            true => Persistence::IndexedDb.as_str().into(),
+            false => Persistence::Memory.as_str().into(),
+        }
+    }
+
+    /// The newest hybrid-logical-clock timestamp issued or observed (Unix µs).
+    #[wasm_bindgen(getter, js_name = lastTimestamp)]
+    pub fn last_timestamp(&self) -> f64 {
+        self.driver.engine.try_borrow().map_or(0.0, |e| e.last_timestamp() as f64)
+    }
+}
+
+impl TandemClient {
+    /// Opens a client on the given storage instead of IndexedDB (tests wrap the real storage
+    /// to inject failures). `options.persistence` is ignored.
+    pub async fn open_with_storage(options: JsValue, storage: Rc<dyn Storage>) -> Result<TandemClient, JsValue> {
+        let options = convert::open_options(&options)?;
+        Ok(Self::start(options, Some(storage)).await?)
+    }
+
+    async fn start(options: OpenOptions, storage: Option<Rc<dyn Storage>>) -> Result<TandemClient, Error> {
+        let given_id = options.client_id.is_some();
+        let client_id = options.client_id.unwrap_or_else(random_id);
+        let engine = Engine::new(EngineConfig {
+            client_id,
+            seed: (js_sys::Math::random() * 9_007_199_254_740_991.0) as u64,
+            retry: options.retry,
+            attempt_timeout_ms: options.attempt_timeout_ms,
+            history: options.history,
+        });
+        let driver = Driver::new(engine, options.database.clone());
+        if storage.is_none() && options.persistence == Persistence::Memory {
+            return Ok(TandemClient { driver });
+        }
+        // The lock comes first: every record this instance writes names it as owner, and a
+        // record whose owner holds no lock is up for adoption.
+        let manager = tabs::lock_manager();
+        match &manager {
+            Some(manager) => {
+                let name = tabs::client_lock_name(&driver.database, &driver.client_id);
+                match tabs::acquire(manager, &name, true).await {
+                    Ok(Some(lock)) => driver.tabs.borrow_mut().client_lock = Some(lock),
+                    Ok(None) if given_id => {
+                        return Err(Error::ClientIdInUse {
+                            client_id: driver.client_id.clone(),
+                            database: driver.database.clone(),
+                        })
+                    }
+                    Ok(None) => {} // A random id collided: vanishingly rare, and harmless here.
+                    Err(e) => driver.report(locks_unavailable(&format!("{e:?}"))),
+                }
+                let mut tabs = driver.tabs.borrow_mut();
+                tabs.manager = Some(manager.clone());
+                tabs.watches = Watches::new(manager.clone()).map(Rc::new);
+            }
+            None => driver.report(locks_unavailable("navigator.locks is missing")),
+        }
+        let storage = match storage {
+            Some(storage) => Ok(storage),
+            None => IndexedDbStorage::open(&options.database, options.open_timeout_ms)
+                .await
+                .map(|s| Rc::new(s) as Rc<dyn Storage>),
+        };
+        match storage {
+            Ok(storage) => {
+                driver.attach_storage(storage);
+                driver.load_cache().await;
+                driver.clone().adopt_orphans().await;
+                driver.start_adoption_interval(options.adopt_interval_ms);
+            }
+            Err(error) => driver.report(error.into()),
+        }
+        Ok(TandemClient { driver })
+    }
+}
+
+fn locks_unavailable(why: &str) -> Error {
+    Error::Storage(StorageError::new(
+        StorageErrorKind::LocksUnavailable,
+        format!("Web Locks are unavailable ({why}): this instance cannot tell other tabs apart and adopts every stored transaction"),
+    ))
+}
+
+/// A random client id: 12 base-36 characters.
+fn random_id() -> String {
+    let mut id = String::with_capacity(12);
+    for _ in 0..12 {
+        let digit = (js_sys::Math::random() * 36.0) as u32;
+        id.push(std::char::from_digit(digit.min(35), 36).expect("a base-36 digit"));
+    }
+    id
+}
+
+/// A JS function that runs `f` (any number of times).
+fn unsubscriber(f: impl FnMut() + 'static) -> Function {
+    Closure::<dyn FnMut()>::new(f).into_js_value().unchecked_into()
+}

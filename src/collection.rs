@@ -1,0 +1,151 @@
+//! `Collection`: one collection's reads, writes and subscriptions.
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use js_sys::Function;
+use tandem_core::{Mutation, MutationOp, TransactionInput};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+use crate::convert;
+use crate::driver::Driver;
+use crate::errors::Error;
+use crate::transaction::TransactionHandle;
+
+#[wasm_bindgen]
+pub struct Collection {
+    driver: Rc<Driver>,
+    name: Arc<str>,
+}
+
+impl Collection {
+    pub(crate) fn new(driver: Rc<Driver>, name: &str) -> Self {
+        Collection { driver, name: Arc::from(name) }
+    }
+
+    /// One transaction of `ops` on this collection, with the collection's strategy unless the
+    /// options name one.
+    fn transact(&self, ops: Vec<MutationOp>, options: &JsValue) -> Result<TransactionHandle, Error> {
+        let options = convert::mutate_options(options)?;
+        let default_strategy = self.driver.collections.borrow().get(&self.name).map(|c| c.strategy.clone());
+        let input = TransactionInput {
+            mutations: ops
+                .into_iter()
+                .map(|op| Mutation { collection: self.name.to_string(), op, metadata: options.metadata.clone() })
+                .collect(),
+            strategy: options.strategy.or(default_strategy).unwrap_or_default(),
+            ..Default::default()
+        };
+        let id = self.driver.mutate(input, options.merge)?;
+        Ok(TransactionHandle::new(self.driver.clone(), id))
+    }
+}
+
+#[wasm_bindgen]
+impl Collection {
+    #[wasm_bindgen(getter)]
+    pub fn id(&self) -> String {
+        self.name.to_string()
+    }
+
+    /// Inserts one record or several, in one transaction.
+    pub fn insert(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "TandemRecord | TandemRecord[]")] records: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "MutationOptions")] options: JsValue,
+    ) -> Result<TransactionHandle, JsValue> {
+        let ops = if js_sys::Array::is_array(&records) {
+            // One conversion for the whole batch.
+            match convert::value_from_js(&records)? {
+                serde_json::Value::Array(values) => {
+                    values.into_iter().map(|record| MutationOp::Insert { record }).collect()
+                }
+                _ => unreachable!("an array converts to an array"),
+            }
+        } else {
+            vec![MutationOp::Insert { record: convert::value_from_js(&records)? }]
+        };
+        Ok(self.transact(ops, &options)?)
+    }
+
+    /// Sets `changes` (a shallow field update) on the record with `key`.
+    pub fn update(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string | number")] key: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "Record<string, unknown>")] changes: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "MutationOptions")] options: JsValue,
+    ) -> Result<TransactionHandle, JsValue> {
+        let op = MutationOp::Update {
+            key: convert::key_from_js(&key)?,
+            changes: convert::object_from_js(&changes, "`changes`")?,
+        };
+        Ok(self.transact(vec![op], &options)?)
+    }
+
+    /// Deletes one record or several, in one transaction.
+    pub fn delete(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string | number | Array<string | number>")] keys: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "MutationOptions")] options: JsValue,
+    ) -> Result<TransactionHandle, JsValue> {
+        let ops = convert::one_or_many(&keys)
+            .iter()
+            .map(|key| Ok(MutationOp::Delete { key: convert::key_from_js(key)? }))
+            .collect::<Result<Vec<_>, Error>>()?;
+        Ok(self.transact(ops, &options)?)
+    }
+
+    /// The visible record (synced data with pending optimistic changes), or `undefined`.
+    #[wasm_bindgen(unchecked_return_type = "TandemRecord | undefined")]
+    pub fn get(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string | number")] key: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let key = convert::key_from_js(&key)?;
+        Ok(self.driver.get(&self.name, &key)?)
+    }
+
+    /// Every visible record by key. The same (frozen) object until the data changes, so it
+    /// suits `useSyncExternalStore`; unchanged records keep their identity across snapshots.
+    #[wasm_bindgen(unchecked_return_type = "Readonly<Record<string, TandemRecord>>")]
+    pub fn snapshot(&self) -> Result<JsValue, JsValue> {
+        Ok(self.driver.snapshot(&self.name)?)
+    }
+
+    /// Number of visible records.
+    #[wasm_bindgen(getter)]
+    pub fn size(&self) -> u32 {
+        self.driver.engine.try_borrow().map_or(0, |e| e.len(&self.name) as u32)
+    }
+
+    /// Calls `callback` with the changed keys after every mutation, sync or rollback that
+    /// changed visible records. Returns the function that unsubscribes.
+    #[wasm_bindgen(unchecked_return_type = "() => void")]
+    pub fn subscribe(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "(changes: ChangeMessage[]) => void")] callback: Function,
+    ) -> Result<Function, JsValue> {
+        let id = self.driver.subscribe(&self.name, callback)?;
+        let driver = Rc::downgrade(&self.driver);
+        let name = self.name.clone();
+        let unsubscribe = Closure::<dyn FnMut()>::new(move || {
+            if let Some(driver) = driver.upgrade() {
+                driver.unsubscribe(&name, id);
+            }
+        });
+        Ok(unsubscribe.into_js_value().unchecked_into())
+    }
+
+    /// Stores an opaque sync position (e.g. server heads) with the synced cache.
+    #[wasm_bindgen(js_name = setSyncPosition)]
+    pub fn set_sync_position(&self, position: Option<String>) -> Result<(), JsValue> {
+        Ok(self.driver.set_position(&self.name, position)?)
+    }
+
+    /// The sync position last set (restored from storage after a reload).
+    #[wasm_bindgen(getter, js_name = syncPosition)]
+    pub fn sync_position(&self) -> Option<String> {
+        self.driver.collections.borrow().get(&self.name).and_then(|c| c.position.clone())
+    }
+}

@@ -1,0 +1,921 @@
+//! The driver: runs the engine's effect loop in the browser.
+//!
+//! Every input follows the same shape: borrow the engine, call it, drop the borrow, then
+//! `drain`: poll every effect into local work, and only then act — user JS (subscribers,
+//! persist, awaitSync, setup) never runs while the engine is borrowed, so a subscriber that
+//! mutates works. Notifications go through one queue delivered in order, also when a
+//! subscriber's own mutation adds to it.
+//!
+//! Writes: `SaveTransaction`/`EraseTransaction` mark transactions dirty; one `flush` (a
+//! microtask after the drain, so a burst of mutations shares it) writes every dirty record as
+//! it is then, with the synced-cache changes, in one storage transaction, and runs the
+//! `Persist`/`AwaitSync` calls of those drains only after it completed: nothing reaches the
+//! network before it is on disk. A failed write is reported and retried with the next flush;
+//! the transactions keep running in memory.
+
+use std::cell::{Cell, RefCell, RefMut};
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use js_sys::{Array, Function, Promise};
+use rustc_hash::FxHashSet;
+use serde_json::Value;
+use tandem_core::{
+    key_of, ChangeKind, CollectionConfig, Effect, Engine, Strategy, SyncChange, Transaction, TransactionInput,
+    TransactionState, TxId,
+};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::{spawn_local, JsFuture};
+
+use crate::convert::{self, SyncUpdate};
+use crate::errors::{self, Error, TransactionFailure};
+use crate::merge::JsMerge;
+use crate::storage::{CacheOp, Storage, StorageError, StoredTx, WriteBatch};
+use crate::tabs::{HeldLock, LockManager, Watches};
+use crate::timers::{now, WakeUp};
+
+/// Errors kept for the first `onError` subscriber when none is registered yet.
+const UNREPORTED_LIMIT: usize = 32;
+
+pub struct Driver {
+    pub(crate) engine: RefCell<Engine>,
+    pub(crate) client_id: String,
+    pub(crate) database: String,
+    pub(crate) collections: RefCell<Small<Arc<str>, CollectionState>>,
+    tx_subscribers: RefCell<Subscribers>,
+    error_subscribers: RefCell<Subscribers>,
+    unreported: RefCell<Vec<JsValue>>,
+    notices: RefCell<VecDeque<Notice>>,
+    delivering: Cell<bool>,
+    /// `None`: in memory only (by choice, or since storage failed).
+    pub(crate) storage: RefCell<Option<Rc<dyn Storage>>>,
+    dirty: RefCell<Dirty>,
+    cache_ops: RefCell<Vec<CacheOp>>,
+    calls: RefCell<Vec<Call>>,
+    flush_scheduled: Cell<bool>,
+    wake_up: RefCell<WakeUp>,
+    waiters: RefCell<Small<TxId, Vec<(Function, Function)>>>,
+    pub(crate) closed: Cell<bool>,
+    /// Loaded from storage, waiting for their collections to be created.
+    pub(crate) parked: RefCell<Parked>,
+    /// Errors raised inside engine calls (merge functions), reported after them.
+    pub(crate) callback_errors: Rc<RefCell<Vec<Error>>>,
+    pub(crate) tabs: RefCell<Tabs>,
+    /// Per-transaction merge functions, registered once each by identity.
+    merges: RefCell<Vec<(Function, String)>>,
+}
+
+/// Per collection: routing and notification state (the data lives in the engine).
+pub struct CollectionState {
+    pub key_field: String,
+    /// Strategy of `insert`/`update`/`delete` unless a call says otherwise.
+    pub strategy: Strategy,
+    pub persist: Option<Function>,
+    pub await_sync: Option<Function>,
+    pub position: Option<String>,
+    subscribers: Subscribers,
+    /// Converted records, kept once a snapshot was asked for so a new snapshot only converts
+    /// what changed; unchanged records keep their identity.
+    js_records: Option<js_sys::Map>,
+    /// The current snapshot; `None` once the data changed.
+    snapshot: Option<JsValue>,
+}
+
+#[derive(Default)]
+pub struct Parked {
+    pub cache: Small<String, Vec<String>>,
+    pub positions: Small<String, String>,
+    pub transactions: Vec<Transaction>,
+}
+
+/// Multi-tab state (see `tabs.rs` and `recovery.rs`).
+#[derive(Default)]
+pub struct Tabs {
+    pub manager: Option<LockManager>,
+    pub client_lock: Option<HeldLock>,
+    pub watches: Option<Rc<Watches>>,
+    pub interval: Option<gloo_timers::callback::Interval>,
+    pub adopting: bool,
+    pub adopt_again: bool,
+    /// The first pass (on start) also reclaims records held under this client's own id.
+    pub adopted_once: bool,
+}
+
+/// A map for a handful of entries (collections, settle waiters): a vector, searched linearly,
+/// which also keeps hash-table code for more key types out of the wasm.
+pub struct Small<K, V>(Vec<(K, V)>);
+
+impl<K, V> Default for Small<K, V> {
+    fn default() -> Self {
+        Small(Vec::new())
+    }
+}
+
+impl<K: std::borrow::Borrow<str>, V> Small<K, V> {
+    pub fn get(&self, key: &str) -> Option<&V> {
+        self.0.iter().find(|(k, _)| k.borrow() == key).map(|(_, v)| v)
+    }
+
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut V> {
+        self.0.iter_mut().find(|(k, _)| k.borrow() == key).map(|(_, v)| v)
+    }
+
+    pub fn remove(&mut self, key: &str) -> Option<V> {
+        let index = self.0.iter().position(|(k, _)| k.borrow() == key)?;
+        Some(self.0.swap_remove(index).1)
+    }
+
+    /// The entry of `key`, created with `V::default()` if missing.
+    pub fn entry(&mut self, key: K) -> &mut V
+    where
+        V: Default,
+    {
+        let index = match self.0.iter().position(|(k, _)| k.borrow() == key.borrow()) {
+            Some(index) => index,
+            None => {
+                self.0.push((key, V::default()));
+                self.0.len() - 1
+            }
+        };
+        &mut self.0[index].1
+    }
+
+    pub fn insert(&mut self, key: K, value: V) {
+        match self.get_mut(key.borrow()) {
+            Some(slot) => *slot = value,
+            None => self.0.push((key, value)),
+        }
+    }
+}
+
+impl<K, V> Extend<(K, V)> for Small<K, V>
+where
+    K: std::borrow::Borrow<str>,
+{
+    fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, items: I) {
+        for (k, v) in items {
+            self.insert(k, v);
+        }
+    }
+}
+
+#[derive(Default)]
+struct Dirty {
+    order: Vec<TxId>,
+    set: FxHashSet<TxId>,
+}
+
+impl Dirty {
+    fn insert(&mut self, id: TxId) {
+        if self.set.insert(id.clone()) {
+            self.order.push(id);
+        }
+    }
+
+    fn take(&mut self) -> Vec<TxId> {
+        self.set.clear();
+        std::mem::take(&mut self.order)
+    }
+}
+
+#[derive(Default)]
+struct Subscribers {
+    next: u32,
+    list: Vec<(u32, Function)>,
+}
+
+impl Subscribers {
+    fn add(&mut self, f: Function) -> u32 {
+        self.next += 1;
+        self.list.push((self.next, f));
+        self.next
+    }
+
+    fn remove(&mut self, id: u32) {
+        self.list.retain(|(i, _)| *i != id);
+    }
+
+    fn functions(&self) -> Vec<Function> {
+        self.list.iter().map(|(_, f)| f.clone()).collect()
+    }
+}
+
+/// A write under way, with what it carries (to write again if it fails).
+pub(crate) type IssuedWrite = (crate::storage::LocalFuture<Result<(), StorageError>>, Vec<TxId>, Vec<CacheOp>);
+
+enum Call {
+    Persist { id: TxId, attempt: u32 },
+    AwaitSync { id: TxId },
+}
+
+enum Notice {
+    Data { collection: Arc<str>, changes: Array },
+    Transactions(Array),
+    Settle { waiters: Vec<(Function, Function)>, outcome: Result<JsValue, JsValue> },
+    Error(JsValue),
+}
+
+pub struct CollectionSetup {
+    pub name: String,
+    pub key_field: String,
+    pub strategy: Strategy,
+    pub persist: Option<Function>,
+    pub await_sync: Option<Function>,
+    pub merge: Option<Function>,
+}
+
+impl Driver {
+    pub fn new(engine: Engine, database: String) -> Rc<Driver> {
+        Rc::new(Driver {
+            client_id: engine.client_id().to_string(),
+            engine: RefCell::new(engine),
+            database,
+            collections: RefCell::default(),
+            tx_subscribers: RefCell::default(),
+            error_subscribers: RefCell::default(),
+            unreported: RefCell::default(),
+            notices: RefCell::default(),
+            delivering: Cell::new(false),
+            storage: RefCell::new(None),
+            dirty: RefCell::default(),
+            cache_ops: RefCell::default(),
+            calls: RefCell::default(),
+            flush_scheduled: Cell::new(false),
+            wake_up: RefCell::default(),
+            waiters: RefCell::default(),
+            closed: Cell::new(false),
+            parked: RefCell::default(),
+            callback_errors: Rc::default(),
+            tabs: RefCell::default(),
+            merges: RefCell::default(),
+        })
+    }
+
+    pub(crate) fn engine_mut(&self) -> Result<RefMut<'_, Engine>, Error> {
+        self.engine.try_borrow_mut().map_err(|_| Error::Reentrant)
+    }
+
+    fn check_open(&self) -> Result<(), Error> {
+        if self.closed.get() {
+            Err(Error::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    pub(crate) fn storage(&self) -> Option<Rc<dyn Storage>> {
+        self.storage.borrow().clone()
+    }
+
+    // ---- inputs ----
+
+    pub fn add_collection(self: &Rc<Self>, setup: CollectionSetup) -> Result<(), Error> {
+        self.check_open()?;
+        let CollectionSetup { name, key_field, strategy, persist, await_sync, merge } = setup;
+        {
+            let mut engine = self.engine_mut()?;
+            if engine.has_collection(&name) {
+                return Err(tandem_core::EngineError::DuplicateCollection { collection: name }.into());
+            }
+            let mut config = CollectionConfig::new(&name).key_field(&key_field);
+            if let Some(merge) = merge {
+                // Named after the collection: stored transactions find it again after a reload.
+                let merge_name = format!("collection:{name}");
+                engine.register_merge(&merge_name, Box::new(JsMerge::new(merge, self.callback_errors.clone())));
+                config = config.merge(merge_name);
+            }
+            engine.create_collection(config)?;
+            // The synced cache first (as a snapshot), so the restored optimistic changes below
+            // are shown over the last synced data.
+            let cached = self.parked.borrow_mut().cache.remove(&name);
+            if let Some(rows) = cached {
+                let mut batch = tandem_core::SyncBatch::new(&name).as_snapshot();
+                for json in rows {
+                    match serde_json::from_str::<Value>(&json) {
+                        Ok(value) => batch.changes.push(SyncChange::Upsert(value)),
+                        Err(e) => self
+                            .callback_errors
+                            .borrow_mut()
+                            .push(unreadable(&format!("a cached record of `{name}`"), e)),
+                    }
+                }
+                if let Err(e) = engine.sync_received(now(), batch) {
+                    self.callback_errors.borrow_mut().push(e.into());
+                }
+            }
+        }
+        let position = self.parked.borrow_mut().positions.remove(&name);
+        self.collections.borrow_mut().insert(
+            Arc::from(name.as_str()),
+            CollectionState {
+                key_field,
+                strategy,
+                persist,
+                await_sync,
+                position,
+                subscribers: Subscribers::default(),
+                js_records: None,
+                snapshot: None,
+            },
+        );
+        self.restore_parked();
+        self.drain();
+        Ok(())
+    }
+
+    /// Applies a transaction optimistically and schedules its persist.
+    pub fn mutate(self: &Rc<Self>, mut input: TransactionInput, merge: Option<Function>) -> Result<TxId, Error> {
+        self.check_open()?;
+        // Routed to its first collection's mutationFn, which decides whether it awaits sync.
+        if let Some(first) = input.mutations.first() {
+            input.await_sync =
+                self.collections.borrow().get(first.collection.as_str()).is_some_and(|c| c.await_sync.is_some());
+        }
+        if let Some(merge) = merge {
+            let name = self.merge_name(merge)?;
+            input.strategy = Strategy::Parallel { merge: Some(name) };
+        }
+        let id = self.engine_mut()?.mutate(now(), input)?;
+        self.drain();
+        Ok(id)
+    }
+
+    /// A per-transaction merge function, registered once per function.
+    fn merge_name(&self, merge: Function) -> Result<String, Error> {
+        let mut merges = self.merges.borrow_mut();
+        if let Some((_, name)) = merges.iter().find(|(f, _)| js_sys::Object::is(f, &merge)) {
+            return Ok(name.clone());
+        }
+        let name = format!("transaction:{}", merges.len() + 1);
+        self.engine_mut()?.register_merge(&name, Box::new(JsMerge::new(merge.clone(), self.callback_errors.clone())));
+        merges.push((merge, name.clone()));
+        Ok(name)
+    }
+
+    /// A batch from the sync layer; also written to the synced cache.
+    pub fn sync(self: &Rc<Self>, update: SyncUpdate) -> Result<(), Error> {
+        if self.closed.get() {
+            return Ok(()); // A closed instance ignores its sync layer.
+        }
+        let SyncUpdate { batch, position } = update;
+        let collection = batch.collection.clone();
+        let cache = if self.storage.borrow().is_some() { self.cache_ops_for(&batch) } else { Vec::new() };
+        self.engine_mut()?.sync_received(now(), batch)?;
+        {
+            let mut cache_ops = self.cache_ops.borrow_mut();
+            cache_ops.extend(cache);
+            if let Some(position) = position {
+                if let Some(state) = self.collections.borrow_mut().get_mut(collection.as_str()) {
+                    state.position = position.clone();
+                }
+                if self.storage.borrow().is_some() {
+                    cache_ops.push(CacheOp::Position { collection, position });
+                }
+            }
+        }
+        self.schedule_flush();
+        self.drain();
+        Ok(())
+    }
+
+    /// The cache writes mirroring a batch: the synced records as the server sent them.
+    fn cache_ops_for(&self, batch: &tandem_core::SyncBatch) -> Vec<CacheOp> {
+        let collections = self.collections.borrow();
+        let Some(state) = collections.get(batch.collection.as_str()) else {
+            return Vec::new();
+        };
+        let collection = &batch.collection;
+        let mut ops = Vec::with_capacity(batch.changes.len() + 1);
+        if batch.snapshot {
+            ops.push(CacheOp::Clear { collection: collection.clone() });
+        }
+        for change in &batch.changes {
+            match change {
+                SyncChange::Upsert(value) => {
+                    // Malformed records make the engine refuse the whole batch: skip them here.
+                    let Some(key) = value.as_object().and_then(|m| key_of(m, &state.key_field).ok()) else {
+                        continue;
+                    };
+                    let json = serde_json::to_string(value).expect("JSON values serialise");
+                    ops.push(CacheOp::Put { collection: collection.clone(), key: key.to_string(), json });
+                }
+                SyncChange::Delete(key) => {
+                    ops.push(CacheOp::Delete { collection: collection.clone(), key: key.to_string() })
+                }
+            }
+        }
+        ops
+    }
+
+    pub fn set_position(self: &Rc<Self>, collection: &str, position: Option<String>) -> Result<(), Error> {
+        self.check_open()?;
+        let mut collections = self.collections.borrow_mut();
+        let state = collections
+            .get_mut(collection)
+            .ok_or_else(|| tandem_core::EngineError::UnknownCollection { collection: collection.into() })?;
+        state.position = position.clone();
+        drop(collections);
+        if self.storage.borrow().is_some() {
+            self.cache_ops.borrow_mut().push(CacheOp::Position { collection: collection.into(), position });
+            self.schedule_flush();
+        }
+        Ok(())
+    }
+
+    fn on_timer(self: &Rc<Self>) {
+        self.wake_up.borrow_mut().fired();
+        if self.closed.get() {
+            return;
+        }
+        if let Ok(mut engine) = self.engine.try_borrow_mut() {
+            engine.handle_timeout(now());
+        }
+        self.drain();
+    }
+
+    // ---- outputs ----
+
+    /// Polls every effect, turns it into work, and delivers notifications. Does nothing while
+    /// the engine is borrowed: the outer call drains then.
+    pub fn drain(self: &Rc<Self>) {
+        let Ok(mut engine) = self.engine.try_borrow_mut() else {
+            return;
+        };
+        let storing = self.storage.borrow().is_some();
+        let want_tx_events = !self.tx_subscribers.borrow().list.is_empty();
+        let mut tx_events: Vec<JsValue> = Vec::new();
+        let mut notices: Vec<Notice> = Vec::new();
+        let mut flush = false;
+        while let Some(effect) = engine.poll_effect() {
+            match effect {
+                Effect::Persist { transaction, attempt } => {
+                    self.calls.borrow_mut().push(Call::Persist { id: transaction, attempt });
+                    flush = true;
+                }
+                Effect::AwaitSync { transaction } => {
+                    self.calls.borrow_mut().push(Call::AwaitSync { id: transaction });
+                    flush = true;
+                }
+                Effect::SaveTransaction { transaction } | Effect::EraseTransaction { transaction } => {
+                    if storing {
+                        self.dirty.borrow_mut().insert(transaction);
+                        flush = true;
+                    }
+                }
+                Effect::TransactionChanged { transaction, state } => {
+                    if want_tx_events {
+                        tx_events.push(convert::transaction_event(&transaction, state.as_str()));
+                    }
+                    if state.is_terminal() {
+                        if let Some(waiters) = self.waiters.borrow_mut().remove(&transaction) {
+                            if let Some(tx) = engine.transaction(&transaction) {
+                                notices.push(Notice::Settle { waiters, outcome: settle_outcome(tx) });
+                            }
+                        }
+                    }
+                }
+                Effect::DataChanged { collection, changes } => {
+                    let mut collections = self.collections.borrow_mut();
+                    let Some(state) = collections.get_mut(&collection) else {
+                        continue;
+                    };
+                    state.snapshot = None;
+                    let subscribed = !state.subscribers.list.is_empty();
+                    if !subscribed && state.js_records.is_none() {
+                        continue; // Nobody looks: convert nothing.
+                    }
+                    let values: Vec<(ChangeKind, &tandem_core::Key, Option<&tandem_core::Record>)> = changes
+                        .iter()
+                        .map(|c| {
+                            (c.kind, &c.key, engine.get(&collection, &c.key).filter(|_| c.kind != ChangeKind::Delete))
+                        })
+                        .collect();
+                    let messages = convert::change_list(&values);
+                    if let Some(records) = &state.js_records {
+                        // The same objects as the subscribers get: one conversion per change.
+                        for (i, change) in changes.iter().enumerate() {
+                            let key = JsValue::from_str(&change.key);
+                            match change.kind {
+                                ChangeKind::Delete => records.delete(&key),
+                                _ => records.set(&key, &convert::change_value(&messages, i as u32)).is_truthy(),
+                            };
+                        }
+                    }
+                    if subscribed {
+                        notices.push(Notice::Data { collection, changes: messages });
+                    }
+                }
+            }
+        }
+        let due = engine.poll_timeout();
+        drop(engine);
+
+        for error in self.callback_errors.borrow_mut().drain(..) {
+            notices.push(Notice::Error(error.into()));
+        }
+        if !tx_events.is_empty() {
+            notices.push(Notice::Transactions(tx_events.into_iter().collect()));
+        }
+        if flush {
+            self.schedule_flush();
+        }
+        if !self.closed.get() {
+            let weak = Rc::downgrade(self);
+            self.wake_up.borrow_mut().arm(due, move || {
+                if let Some(driver) = weak.upgrade() {
+                    driver.on_timer();
+                }
+            });
+        }
+        self.notices.borrow_mut().extend(notices);
+        self.deliver();
+    }
+
+    /// Delivers queued notifications in order. Re-entrant calls (a subscriber that mutates)
+    /// only queue; the outer loop delivers their notifications after the current ones.
+    fn deliver(self: &Rc<Self>) {
+        if self.delivering.replace(true) {
+            return;
+        }
+        loop {
+            let notice = self.notices.borrow_mut().pop_front();
+            let Some(notice) = notice else { break };
+            match notice {
+                Notice::Data { collection, changes } => {
+                    let subscribers = self
+                        .collections
+                        .borrow()
+                        .get(&collection)
+                        .map(|c| c.subscribers.functions())
+                        .unwrap_or_default();
+                    for f in subscribers {
+                        if let Err(thrown) = f.call1(&JsValue::UNDEFINED, &changes) {
+                            self.queue_callback_error("SubscriberError", "a subscriber", Some(&collection), thrown);
+                        }
+                    }
+                }
+                Notice::Transactions(events) => {
+                    let subscribers = self.tx_subscribers.borrow().functions();
+                    for f in subscribers {
+                        if let Err(thrown) = f.call1(&JsValue::UNDEFINED, &events) {
+                            self.queue_callback_error("SubscriberError", "a transaction subscriber", None, thrown);
+                        }
+                    }
+                }
+                Notice::Settle { waiters, outcome } => {
+                    for (resolve, reject) in waiters {
+                        match &outcome {
+                            Ok(value) => resolve.call1(&JsValue::UNDEFINED, value),
+                            Err(error) => reject.call1(&JsValue::UNDEFINED, error),
+                        }
+                        .ok();
+                    }
+                }
+                Notice::Error(error) => {
+                    let subscribers = self.error_subscribers.borrow().functions();
+                    if subscribers.is_empty() {
+                        let mut unreported = self.unreported.borrow_mut();
+                        if unreported.len() < UNREPORTED_LIMIT {
+                            unreported.push(error);
+                        }
+                        continue;
+                    }
+                    for f in subscribers {
+                        f.call1(&JsValue::UNDEFINED, &error).ok(); // An error handler's own error goes nowhere.
+                    }
+                }
+            }
+        }
+        self.delivering.set(false);
+    }
+
+    fn queue_callback_error(&self, name: &'static str, what: &str, collection: Option<&str>, thrown: JsValue) {
+        let (_, message) = errors::name_and_message(&thrown);
+        let error =
+            Error::Callback { name, what: what.into(), message, collection: collection.map(Into::into), cause: thrown };
+        self.notices.borrow_mut().push_back(Notice::Error(error.into()));
+    }
+
+    /// Reports an error to `onError` subscribers (kept for the first one if there is none).
+    pub fn report(self: &Rc<Self>, error: Error) {
+        self.notices.borrow_mut().push_back(Notice::Error(error.into()));
+        self.deliver();
+    }
+
+    // ---- writes and calls ----
+
+    fn schedule_flush(self: &Rc<Self>) {
+        if self.flush_scheduled.replace(true) {
+            return;
+        }
+        let driver = self.clone();
+        spawn_local(async move { driver.flush().await });
+    }
+
+    async fn flush(self: Rc<Self>) {
+        self.flush_scheduled.set(false);
+        if self.closed.get() {
+            return;
+        }
+        let calls = std::mem::take(&mut *self.calls.borrow_mut());
+        if let Some((written, ids, cache)) = self.issue_write() {
+            if let Err(error) = written.await {
+                self.write_failed(error, ids, cache);
+            }
+        }
+        if self.closed.get() {
+            return;
+        }
+        for call in calls {
+            self.run_call(call);
+        }
+    }
+
+    /// Issues one storage write of every dirty transaction (as it is now) and pending cache
+    /// change. Returns the write's future and what it carried, for a retry if it fails.
+    pub(crate) fn issue_write(self: &Rc<Self>) -> Option<IssuedWrite> {
+        let storage = self.storage()?;
+        let engine = self.engine.try_borrow().ok()?;
+        let ids = self.dirty.borrow_mut().take();
+        let cache = std::mem::take(&mut *self.cache_ops.borrow_mut());
+        if ids.is_empty() && cache.is_empty() {
+            return None;
+        }
+        let mut batch = WriteBatch { cache: cache.clone(), ..Default::default() };
+        for id in &ids {
+            match engine.transaction(id) {
+                Some(tx) => batch.put.push(StoredTx {
+                    id: id.to_string(),
+                    owner: self.client_id.clone(),
+                    json: serde_json::to_string(tx).expect("transactions serialise"),
+                }),
+                None => batch.erase.push(id.to_string()),
+            }
+        }
+        drop(engine);
+        Some((storage.write(batch), ids, cache))
+    }
+
+    fn write_failed(self: &Rc<Self>, error: StorageError, ids: Vec<TxId>, cache: Vec<CacheOp>) {
+        if error.kind.is_fatal() {
+            self.lose_storage();
+        } else {
+            // Not on disk: write them again with the next flush, before anything newer.
+            let mut dirty = self.dirty.borrow_mut();
+            let newer = dirty.take();
+            for id in ids.iter().cloned().chain(newer) {
+                dirty.insert(id);
+            }
+            let mut cache_ops = self.cache_ops.borrow_mut();
+            let newer = std::mem::take(&mut *cache_ops);
+            *cache_ops = cache.into_iter().chain(newer).collect();
+        }
+        let transaction_ids = ids.iter().map(|id| id.to_string()).collect();
+        self.report(Error::StorageWrite { error, transaction_ids });
+    }
+
+    /// Storage is gone for good: continue in memory.
+    pub(crate) fn lose_storage(&self) {
+        if let Some(storage) = self.storage.borrow_mut().take() {
+            storage.close();
+        }
+        self.dirty.borrow_mut().take();
+        self.cache_ops.borrow_mut().clear();
+    }
+
+    fn run_call(self: &Rc<Self>, call: Call) {
+        let (id, persist) = match &call {
+            Call::Persist { id, .. } => (id, true),
+            Call::AwaitSync { id } => (id, false),
+        };
+        // Look up what to call and with what, then let go of the engine before calling.
+        let prepared = {
+            let engine = self.engine.borrow();
+            let Some(tx) = engine.transaction(id) else {
+                return;
+            };
+            let current = match &call {
+                Call::Persist { attempt, .. } => {
+                    tx.state == TransactionState::Persisting && tx.current_attempt == *attempt
+                }
+                Call::AwaitSync { .. } => tx.state == TransactionState::PersistedAwaitingSync,
+            };
+            if !current {
+                return; // Overtaken (a confirmation, a timeout) since the effect was polled.
+            }
+            let collections = self.collections.borrow();
+            let route = tx.mutations.first().and_then(|m| collections.get(&m.collection));
+            let function = route.and_then(|c| if persist { c.persist.clone() } else { c.await_sync.clone() });
+            function.map(|f| {
+                let attempt = match &call {
+                    Call::Persist { attempt, .. } => Some(*attempt),
+                    Call::AwaitSync { .. } => None,
+                };
+                let collection = tx.mutations.first().map(|m| m.collection.to_string()).unwrap_or_default();
+                (f, convert::call_params(tx, attempt), collection)
+            })
+        };
+        let Some((function, params, collection)) = prepared else {
+            // A collection without mutationFn (or without awaitSync) is local: done at once.
+            match call {
+                Call::Persist { id, attempt } => self.persisted(&id, attempt, Ok(())),
+                Call::AwaitSync { id } => self.synced(&id),
+            }
+            return;
+        };
+        let driver = self.clone();
+        spawn_local(async move {
+            let outcome = call_async(&function, &params).await;
+            if driver.closed.get() {
+                return; // A closed instance's late answers are not its business any more.
+            }
+            match call {
+                Call::Persist { id, attempt } => driver.persisted(&id, attempt, outcome.map(drop)),
+                Call::AwaitSync { id } => {
+                    if let Err(thrown) = outcome {
+                        // Persist succeeded, so the server has the data; the sync will show it.
+                        let (_, message) = errors::name_and_message(&thrown);
+                        driver.report(Error::Callback {
+                            name: "AwaitSyncError",
+                            what: format!("awaitSync of transaction `{id}`"),
+                            message,
+                            collection: Some(collection),
+                            cause: thrown,
+                        });
+                    }
+                    driver.synced(&id);
+                }
+            }
+        });
+    }
+
+    fn persisted(self: &Rc<Self>, id: &str, attempt: u32, outcome: Result<(), JsValue>) {
+        if let Ok(mut engine) = self.engine_mut() {
+            // Unknown only if pruned meanwhile: nothing left to do.
+            let _ = match outcome {
+                Ok(()) => engine.persist_succeeded(now(), id, attempt),
+                Err(thrown) => engine.persist_failed(now(), id, attempt, errors::error_info(&thrown)),
+            };
+        }
+        self.drain();
+    }
+
+    fn synced(self: &Rc<Self>, id: &str) {
+        if let Ok(mut engine) = self.engine_mut() {
+            let _ = engine.await_sync_done(now(), id);
+        }
+        self.drain();
+    }
+
+    // ---- reads ----
+
+    pub fn get(&self, collection: &str, key: &str) -> Result<JsValue, Error> {
+        let collections = self.collections.try_borrow().map_err(|_| Error::Reentrant)?;
+        if let Some(records) = collections.get(collection).and_then(|c| c.js_records.as_ref()) {
+            return Ok(records.get(&JsValue::from_str(key)));
+        }
+        let engine = self.engine.try_borrow().map_err(|_| Error::Reentrant)?;
+        Ok(engine.get(collection, key).map_or(JsValue::UNDEFINED, convert::record_to_js))
+    }
+
+    /// `{ [key]: record }`, the same object until the collection's data changes.
+    pub fn snapshot(&self, collection: &str) -> Result<JsValue, Error> {
+        let mut collections = self.collections.borrow_mut();
+        let state = collections
+            .get_mut(collection)
+            .ok_or_else(|| tandem_core::EngineError::UnknownCollection { collection: collection.into() })?;
+        if let Some(snapshot) = &state.snapshot {
+            return Ok(snapshot.clone());
+        }
+        let records = match &state.js_records {
+            Some(records) => records.clone(),
+            None => {
+                let engine = self.engine.try_borrow().map_err(|_| Error::Reentrant)?;
+                let records = js_sys::Map::new();
+                for (key, record) in engine.records(collection) {
+                    records.set(&JsValue::from_str(key), &convert::record_to_js(record));
+                }
+                state.js_records = Some(records.clone());
+                records
+            }
+        };
+        let snapshot: JsValue = js_sys::Object::from_entries(&records).expect("a Map has entries").into();
+        js_sys::Object::freeze(snapshot.unchecked_ref::<js_sys::Object>());
+        state.snapshot = Some(snapshot.clone());
+        Ok(snapshot)
+    }
+
+    pub fn subscribe(&self, collection: &str, f: Function) -> Result<u32, Error> {
+        let mut collections = self.collections.borrow_mut();
+        let state = collections
+            .get_mut(collection)
+            .ok_or_else(|| tandem_core::EngineError::UnknownCollection { collection: collection.into() })?;
+        Ok(state.subscribers.add(f))
+    }
+
+    pub fn unsubscribe(&self, collection: &str, id: u32) {
+        if let Some(state) = self.collections.borrow_mut().get_mut(collection) {
+            state.subscribers.remove(id);
+        }
+    }
+
+    pub fn subscribe_transactions(&self, f: Function) -> u32 {
+        self.tx_subscribers.borrow_mut().add(f)
+    }
+
+    pub fn unsubscribe_transactions(&self, id: u32) {
+        self.tx_subscribers.borrow_mut().remove(id);
+    }
+
+    /// Adds an error subscriber; it first receives the errors nobody has seen yet.
+    pub fn on_error(self: &Rc<Self>, f: Function) -> u32 {
+        let id = self.error_subscribers.borrow_mut().add(f);
+        let unreported = std::mem::take(&mut *self.unreported.borrow_mut());
+        self.notices.borrow_mut().extend(unreported.into_iter().map(Notice::Error));
+        self.deliver();
+        id
+    }
+
+    pub fn off_error(&self, id: u32) {
+        self.error_subscribers.borrow_mut().remove(id);
+    }
+
+    /// A promise settling when the transaction completes (with its record) or fails (with a
+    /// `TransactionFailedError`).
+    pub fn settled(&self, id: &str) -> Result<Promise, Error> {
+        let engine = self.engine.try_borrow().map_err(|_| Error::Reentrant)?;
+        let tx = engine
+            .transaction(id)
+            .ok_or_else(|| tandem_core::EngineError::UnknownTransaction { id: id.to_string() })?;
+        if tx.state.is_terminal() {
+            return Ok(match settle_outcome(tx) {
+                Ok(value) => Promise::resolve(&value),
+                Err(error) => Promise::reject(&error),
+            });
+        }
+        let key = tx.id.clone();
+        drop(engine);
+        let mut waiter = None;
+        let promise = Promise::new(&mut |resolve, reject| waiter = Some((resolve, reject)));
+        self.waiters.borrow_mut().entry(key).push(waiter.expect("the executor runs synchronously"));
+        Ok(promise)
+    }
+
+    // ---- closing ----
+
+    /// Stops everything this instance runs: timers, lock watches, calls into user code. The
+    /// dirty records are written first; the returned future resolves once that write is done,
+    /// and only then is the client lock released (so an adopter sees the final state).
+    pub fn close(self: &Rc<Self>) -> impl std::future::Future<Output = ()> {
+        let write = if self.closed.replace(true) { None } else { self.issue_write() };
+        self.wake_up.borrow_mut().cancel();
+        let (lock, storage) = {
+            let mut tabs = self.tabs.borrow_mut();
+            tabs.interval = None;
+            tabs.watches = None; // Aborts pending watches.
+            (tabs.client_lock.take(), self.storage.borrow_mut().take())
+        };
+        async move {
+            if let Some((written, _, _)) = write {
+                written.await.ok();
+            }
+            if let Some(storage) = storage {
+                storage.close();
+            }
+            drop(lock);
+        }
+    }
+}
+
+/// What a transaction's `settled()` promise settles with.
+fn settle_outcome(tx: &Transaction) -> Result<JsValue, JsValue> {
+    match (&tx.state, &tx.error) {
+        (TransactionState::Failed, Some(error)) => Err(Error::TransactionFailed(Box::new(TransactionFailure {
+            transaction_id: tx.id.to_string(),
+            cause_transaction_id: error.transaction_id.as_ref().map(|id| id.to_string()),
+            message: error.message.clone(),
+            cause: error.error.clone(),
+        }))
+        .into()),
+        _ => Ok(convert::transaction_to_js(tx)),
+    }
+}
+
+fn unreadable(what: &str, error: serde_json::Error) -> Error {
+    Error::Storage(StorageError::new(
+        crate::storage::StorageErrorKind::ReadFailed,
+        format!("{what} could not be read back: {error}"),
+    ))
+}
+
+pub(crate) fn unreadable_transaction(id: &str, error: serde_json::Error) -> Error {
+    unreadable(&format!("stored transaction `{id}`"), error)
+}
+
+/// Calls user code that may return a promise (or throw): the outcome once it settled.
+pub(crate) async fn call_async(function: &Function, argument: &JsValue) -> Result<JsValue, JsValue> {
+    let returned = function.call1(&JsValue::UNDEFINED, argument)?;
+    JsFuture::from(Promise::resolve(&returned)).await
+}

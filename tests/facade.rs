@@ -1,0 +1,257 @@
+//! The JS facade: typed errors, changed-keys-only notifications, snapshot identity,
+//! re-entrant subscribers, all-or-nothing multi-collection transactions, HLC timestamps.
+#![cfg(target_arch = "wasm32")]
+
+mod common;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use common::*;
+use serde_json::json;
+use tandem::{Collection, TandemClient};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+async fn memory_client() -> TandemClient {
+    open(json!({"persistence": "memory"})).await
+}
+
+/// A local collection (no mutationFn: transactions complete at once) with synced records.
+async fn todos(client: &TandemClient, records: serde_json::Value) -> Collection {
+    let (sync, _) = sync_with(Some(records));
+    let todos = client.collection(object(&[("id", "todos".into()), ("sync", sync)])).unwrap();
+    sleep(0).await; // setup resolves in a microtask
+    todos
+}
+
+fn expect_error(result: Result<impl Sized, JsValue>, name: &str) -> JsValue {
+    let error = match result {
+        Ok(_) => panic!("expected a {name}"),
+        Err(error) => error,
+    };
+    assert!(error.is_instance_of::<js_sys::Error>(), "a real Error: {:?}", json(&error));
+    assert_eq!(get_str(&error, "name"), name);
+    error
+}
+
+#[wasm_bindgen_test]
+async fn refused_mutations_throw_errors_with_a_stable_name_and_their_context() {
+    let client = memory_client().await;
+    let todos = todos(&client, json!([{"id": "a", "title": "x"}])).await;
+
+    let e = expect_error(todos.insert(js(json!({"id": "a"})), JsValue::UNDEFINED), "DuplicateKeyError");
+    assert_eq!((get_str(&e, "collection"), get_str(&e, "key")), ("todos".into(), "a".into()));
+
+    let e = expect_error(todos.update(js(json!("zz")), js(json!({"x": 1})), JsValue::UNDEFINED), "MissingKeyError");
+    assert_eq!((get_str(&e, "collection"), get_str(&e, "key")), ("todos".into(), "zz".into()));
+
+    let e = expect_error(
+        todos.insert(js(json!([{"id": "b"}, {"title": "no id"}])), JsValue::UNDEFINED),
+        "InvalidRecordError",
+    );
+    assert_eq!(get(&e, "index").as_f64(), Some(1.0));
+    assert!(todos.get(js(json!("b"))).unwrap().is_undefined(), "all or nothing: the valid record was not applied");
+
+    let e = expect_error(
+        client.mutate(js(json!([{"type": "delete", "collection": "nope", "key": "a"}])), JsValue::UNDEFINED),
+        "UnknownCollectionError",
+    );
+    assert_eq!(get_str(&e, "collection"), "nope");
+
+    let e = expect_error(client.collection(js(json!({"id": "todos"}))), "DuplicateCollectionError");
+    assert_eq!(get_str(&e, "collection"), "todos");
+
+    expect_error(client.collection(js(json!({"id": "x", "strategy": "sideways"}))), "InvalidArgumentError");
+}
+
+#[wasm_bindgen_test]
+async fn subscribers_receive_only_the_changed_keys_with_their_new_values() {
+    let client = memory_client().await;
+    let todos = todos(&client, json!([{"id": "a", "n": 1}, {"id": "b", "n": 2}, {"id": "c", "n": 3}])).await;
+    let seen = collect_changes(&todos);
+
+    todos.update(js(json!("b")), js(json!({"n": 20})), JsValue::UNDEFINED).unwrap();
+    todos.insert(js(json!({"id": "d", "n": 4})), JsValue::UNDEFINED).unwrap();
+    todos.delete(js(json!("a")), JsValue::UNDEFINED).unwrap();
+
+    assert_eq!(
+        *seen.borrow(),
+        vec![
+            json!([{"type": "update", "key": "b", "value": {"id": "b", "n": 20}}]),
+            json!([{"type": "insert", "key": "d", "value": {"id": "d", "n": 4}}]),
+            json!([{"type": "delete", "key": "a"}]),
+        ],
+        "delivered synchronously, one list per change, nothing about untouched keys"
+    );
+    assert_eq!(json(&todos.get(js(json!("b"))).unwrap()), json!({"id": "b", "n": 20}));
+    assert_eq!(todos.size(), 3);
+}
+
+#[wasm_bindgen_test]
+async fn a_snapshot_keeps_its_identity_until_the_data_changes() {
+    let client = memory_client().await;
+    let (sync, on_update) = sync_with(Some(json!([{"id": "a", "n": 1}, {"id": "b", "n": 2}])));
+    let todos = client.collection(object(&[("id", "todos".into()), ("sync", sync)])).unwrap();
+    sleep(0).await;
+
+    let first = todos.snapshot().unwrap();
+    assert!(js_sys::Object::is(&first, &todos.snapshot().unwrap()), "unchanged data, same object");
+    assert_eq!(json(&first), json!({"a": {"id": "a", "n": 1}, "b": {"id": "b", "n": 2}}));
+
+    // The server sends what we already have: nothing visible changed.
+    push_update(&on_update, json!([{"id": "a", "n": 1}])).unwrap();
+    assert!(js_sys::Object::is(&first, &todos.snapshot().unwrap()), "a sync that changes nothing keeps it");
+
+    todos.update(js(json!("b")), js(json!({"n": 3})), JsValue::UNDEFINED).unwrap();
+    let second = todos.snapshot().unwrap();
+    assert!(!js_sys::Object::is(&first, &second), "changed data, new object");
+    assert_eq!(json(&get(&second, "b")), json!({"id": "b", "n": 3}));
+    assert!(js_sys::Object::is(&get(&first, "a"), &get(&second, "a")), "an unchanged record keeps its identity");
+    assert!(js_sys::Object::is_frozen(second.unchecked_ref::<js_sys::Object>()), "snapshots are read-only");
+}
+
+#[wasm_bindgen_test]
+async fn a_subscriber_that_mutates_has_its_change_delivered_after_the_current_one() {
+    let client = memory_client().await;
+    let todos = Rc::new(todos(&client, json!([{"id": "a", "n": 1}])).await);
+    // The first subscriber reacts to `a` by inserting `b` (re-entering the client).
+    let reacted = Rc::new(RefCell::new(false));
+    let reactor = {
+        let (todos, reacted) = (todos.clone(), reacted.clone());
+        Closure::<dyn FnMut(JsValue)>::new(move |_changes: JsValue| {
+            if !reacted.replace(true) {
+                todos.insert(js(json!({"id": "b", "n": 2})), JsValue::UNDEFINED).unwrap();
+            }
+        })
+    };
+    todos.subscribe(reactor.into_js_value().unchecked_into()).unwrap();
+    let seen = collect_changes(&todos);
+
+    todos.update(js(json!("a")), js(json!({"n": 10})), JsValue::UNDEFINED).unwrap();
+
+    let keys: Vec<String> = seen.borrow().iter().map(|list| list[0]["key"].as_str().unwrap().to_string()).collect();
+    assert_eq!(keys, vec!["a", "b"], "every subscriber sees the changes in the order they happened");
+    assert_eq!(json(&todos.get(js(json!("b"))).unwrap()), json!({"id": "b", "n": 2}));
+}
+
+#[wasm_bindgen_test]
+async fn a_multi_collection_transaction_is_all_or_nothing_and_routed_to_its_first_collection() {
+    let client = memory_client().await;
+    let lists_persist = Persist::resolving();
+    let todos_persist = Persist::resolving();
+    let (lists_sync, _) = sync_with(Some(json!([{"id": "l1", "count": 0}])));
+    let _lists = client
+        .collection(object(&[
+            ("id", "lists".into()),
+            ("sync", lists_sync),
+            ("mutationFn", mutation_fn(&lists_persist, None)),
+        ]))
+        .unwrap();
+    let todos = client
+        .collection(object(&[("id", "todos".into()), ("mutationFn", mutation_fn(&todos_persist, None))]))
+        .unwrap();
+    sleep(0).await;
+
+    let refused = client.mutate(
+        js(json!([
+            {"type": "insert", "collection": "todos", "value": {"id": "t1"}},
+            {"type": "update", "collection": "lists", "key": "missing", "changes": {"count": 1}},
+        ])),
+        JsValue::UNDEFINED,
+    );
+    expect_error(refused, "MissingKeyError");
+    assert!(todos.get(js(json!("t1"))).unwrap().is_undefined(), "nothing of a refused transaction applies");
+
+    let tx = client
+        .mutate(
+            js(json!([
+                {"type": "update", "collection": "lists", "key": "l1", "changes": {"count": 1}},
+                {"type": "insert", "collection": "todos", "value": {"id": "t1", "list": "l1"}},
+            ])),
+            JsValue::UNDEFINED,
+        )
+        .unwrap();
+    wait_until("the transaction completed", 2_000.0, || tx.state().as_deref() == Some("completed")).await;
+    assert_eq!(lists_persist.count(&tx.id()), 1, "persisted by its first collection's mutationFn");
+    assert_eq!(todos_persist.calls().len(), 0);
+    let changes = json(&get(&lists_persist.params()[0], "changes"));
+    assert_eq!(changes, json!({"lists": {"l1": {"count": 1}}, "todos": {"t1": {"id": "t1", "list": "l1"}}}));
+}
+
+#[wasm_bindgen_test]
+async fn transactions_carry_increasing_hybrid_logical_clock_timestamps() {
+    let client = memory_client().await;
+    let (sync, on_update) = sync_with(Some(json!([{"id": "a"}])));
+    let todos = client.collection(object(&[("id", "todos".into()), ("sync", sync)])).unwrap();
+    sleep(0).await;
+    let before = js_sys::Date::now();
+    let t1 = todos.update(js(json!("a")), js(json!({"n": 1})), JsValue::UNDEFINED).unwrap();
+    let t2 = todos.update(js(json!("a")), js(json!({"n": 2})), JsValue::UNDEFINED).unwrap();
+    let ts = |t: &tandem::TransactionHandle| get(&t.to_json(), "timestamp").as_f64().unwrap();
+    assert!(ts(&t1) < ts(&t2), "strictly increasing within the same millisecond");
+    assert!(ts(&t1) >= before.trunc() * 1000.0, "Unix microseconds");
+    assert_eq!(client.last_timestamp(), ts(&t2));
+
+    // A sync batch from a client whose clock runs ahead moves ours past it.
+    let ahead = (js_sys::Date::now() * 1000.0).trunc() + 60_000_000.0;
+    push_update(&on_update, json!({"changes": [], "maxTimestamp": ahead})).unwrap();
+    let t3 = todos.update(js(json!("a")), js(json!({"n": 3})), JsValue::UNDEFINED).unwrap();
+    assert_eq!(ts(&t3), ahead + 1.0);
+}
+
+#[wasm_bindgen_test]
+async fn a_js_merge_computes_parallel_records_and_may_not_call_back_into_the_client() {
+    let client = memory_client().await;
+    let errors = collect_errors(&client);
+    let persist = Persist::holding();
+    // Keeps the larger `n` of the server's record and the pending ones.
+    let merge = Closure::<dyn FnMut(JsValue, JsValue) -> JsValue>::new(|synced: JsValue, pending: JsValue| {
+        let synced = json(&synced);
+        let best = json(&pending)
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["modified"]["n"].as_i64().unwrap())
+            .chain(synced["n"].as_i64())
+            .max()
+            .unwrap();
+        js(json!({"id": "a", "n": best}))
+    });
+    let (sync, on_update) = sync_with(Some(json!([{"id": "a", "n": 5}])));
+    let todos = Rc::new(
+        client
+            .collection(object(&[
+                ("id", "todos".into()),
+                ("sync", sync),
+                ("strategy", "parallel".into()),
+                ("merge", merge.into_js_value()),
+                ("mutationFn", mutation_fn(&persist, None)),
+            ]))
+            .unwrap(),
+    );
+    sleep(0).await;
+    todos.update(js(json!("a")), js(json!({"n": 7})), JsValue::UNDEFINED).unwrap();
+    push_update(&on_update, json!([{"id": "a", "n": 9}])).unwrap();
+    assert_eq!(json(&todos.get(js(json!("a"))).unwrap())["n"], 9, "merged over the sync: the server's 9 wins");
+    push_update(&on_update, json!([{"id": "a", "n": 6}])).unwrap();
+    assert_eq!(json(&todos.get(js(json!("a"))).unwrap())["n"], 7, "and the pending 7 over the server's 6");
+
+    // A merge that reads the client while the engine is computing gets a ReentrancyError; the
+    // record falls back to the default re-application and the error is reported.
+    let reader = {
+        let todos = todos.clone();
+        Closure::<dyn FnMut(JsValue, JsValue) -> Result<JsValue, JsValue>>::new(move |_: JsValue, _: JsValue| {
+            todos.get(js(json!("a")))
+        })
+    };
+    let options = object(&[("merge", reader.into_js_value())]);
+    todos.update(js(json!("a")), js(json!({"n": 8})), options).unwrap();
+    assert_eq!(json(&todos.get(js(json!("a"))).unwrap())["n"], 8);
+    let reported = errors.borrow().last().cloned().expect("the merge's failure is reported");
+    assert_eq!(get_str(&reported, "name"), "MergeError");
+    assert_eq!(get_str(&get(&reported, "cause"), "name"), "ReentrancyError");
+}

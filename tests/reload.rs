@@ -1,0 +1,141 @@
+//! Recovery after a reload, on real IndexedDB: instance A is closed mid-persist (as a closed
+//! tab), instance B opens the same database and finishes A's work.
+#![cfg(target_arch = "wasm32")]
+
+mod common;
+
+use common::*;
+use serde_json::json;
+use tandem::{Collection, TandemClient};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+fn todos(client: &TandemClient, persist: &Persist, await_sync: Option<&js_sys::Function>, sync: JsValue) -> Collection {
+    client
+        .collection(object(&[("id", "todos".into()), ("sync", sync), ("mutationFn", mutation_fn(persist, await_sync))]))
+        .unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn a_reload_finishes_each_pending_transaction_exactly_once_with_the_same_ids() {
+    let db = unique_db("reload");
+    let a = open(json!({"database": db})).await;
+    let a_persist = Persist::holding(); // A's network never answers.
+    let (sync, _) = sync_with(Some(json!([{"id": "x", "n": 0}])));
+    let a_todos = todos(&a, &a_persist, None, sync);
+    sleep(0).await;
+    let t1 = a_todos.insert(js(json!({"id": "y", "n": 1})), JsValue::UNDEFINED).unwrap().id();
+    let t2 = a_todos.update(js(json!("x")), js(json!({"n": 2})), JsValue::UNDEFINED).unwrap().id();
+    let t3 = a_todos.update(js(json!("x")), js(json!({"n": 3})), JsValue::UNDEFINED).unwrap().id();
+    wait_until("A is persisting t1 and t2", 2_000.0, || a_persist.is_held(&t1) && a_persist.is_held(&t2)).await;
+    assert_eq!(state_of(&a, &t3), "queued");
+    a.close().await.ok(); // The tab goes away mid-persist.
+    let a_calls = a_persist.calls().len();
+
+    let b = open(json!({"database": db})).await;
+    let b_persist = Persist::resolving();
+    let (never_loads, _) = sync_with(None);
+    let b_todos = todos(&b, &b_persist, None, never_loads);
+    assert_eq!(json(&b_todos.get(js(json!("x"))).unwrap())["n"], 3, "A's optimistic state is back at once");
+    assert_eq!(json(&b_todos.get(js(json!("y"))).unwrap())["n"], 1);
+
+    wait_until("B completed all three", 3_000.0, || {
+        [&t1, &t2, &t3].iter().all(|id| !b.transaction(id).unwrap().is_undefined() && state_of(&b, id) == "completed")
+    })
+    .await;
+    sleep(50).await;
+    for id in [&t1, &t2, &t3] {
+        assert_eq!(b_persist.count(id), 1, "{id} persisted once by B, with A's id as idempotency key");
+    }
+    assert_eq!(b_persist.calls().len(), 3);
+    assert_eq!(a_persist.calls().len(), a_calls, "the closed instance runs nothing more");
+    let attempts = json(&get(&b.transaction(&t1).unwrap(), "attempts"));
+    assert_eq!(attempts[0]["interrupted"], true, "A's attempt is marked interrupted");
+    assert_eq!(get_str(&b.transaction(&t1).unwrap(), "client"), a.client_id(), "the creator stays the client");
+    b.close().await.ok();
+    delete_database(&db).await;
+}
+
+#[wasm_bindgen_test]
+async fn a_transaction_persisted_and_awaiting_sync_at_the_reload_is_not_sent_again() {
+    let db = unique_db("awaiting");
+    let a = open(json!({"database": db})).await;
+    let a_persist = Persist::resolving();
+    let (sync, _) = sync_with(Some(json!([{"id": "x", "n": 0}])));
+    let a_todos = todos(&a, &a_persist, Some(&never()), sync);
+    sleep(0).await;
+    let t1 = a_todos.update(js(json!("x")), js(json!({"n": 1})), JsValue::UNDEFINED).unwrap().id();
+    wait_until("t1 awaits sync", 2_000.0, || state_of(&a, &t1) == "persisted_awaiting_sync").await;
+    a.close().await.ok();
+
+    let b = open(json!({"database": db})).await;
+    let b_persist = Persist::resolving();
+    let (never_loads, _) = sync_with(None);
+    let _b_todos = todos(&b, &b_persist, Some(&never()), never_loads);
+    assert_eq!(state_of(&b, &t1), "completed", "assumed synced (seed 004)");
+    sleep(50).await;
+    assert_eq!(b_persist.calls().len(), 0, "not sent again");
+    b.close().await.ok();
+    delete_database(&db).await;
+}
+
+#[wasm_bindgen_test]
+async fn the_last_synced_data_and_pending_changes_show_after_a_reload_before_any_sync() {
+    let db = unique_db("cache");
+    let a = open(json!({"database": db})).await;
+    let a_persist = Persist::holding();
+    let (sync, on_update) = sync_with(Some(json!([{"id": "x", "n": 0}, {"id": "y", "n": 0}, {"id": "gone", "n": 0}])));
+    let a_todos = todos(&a, &a_persist, None, sync);
+    sleep(0).await;
+    push_update(&on_update, json!({"changes": [{"type": "delete", "key": "gone"}], "position": "heads-7"})).unwrap();
+    a_todos.update(js(json!("x")), js(json!({"n": 1})), JsValue::UNDEFINED).unwrap();
+    a.close().await.ok();
+
+    let b = open(json!({"database": db})).await;
+    let (never_loads, _) = sync_with(None);
+    let b_todos = todos(&b, &Persist::holding(), None, never_loads);
+    assert_eq!(
+        json(&b_todos.snapshot().unwrap()),
+        json!({"x": {"id": "x", "n": 1}, "y": {"id": "y", "n": 0}}),
+        "cached synced data with A's pending change on top, before the sync answered"
+    );
+    assert_eq!(b_todos.sync_position().as_deref(), Some("heads-7"));
+    b.close().await.ok();
+    delete_database(&db).await;
+}
+
+#[wasm_bindgen_test]
+async fn work_adopted_after_one_reload_survives_the_next() {
+    let db = unique_db("twice");
+    let (never_loads, _) = sync_with(None);
+    let a = open(json!({"database": db})).await;
+    let a_todos = todos(&a, &Persist::holding(), None, never_loads.clone());
+    let t1 = a_todos.insert(js(json!({"id": "y"})), JsValue::UNDEFINED).unwrap().id();
+    let t2 = a_todos.insert(js(json!({"id": "z"})), JsValue::UNDEFINED).unwrap().id();
+    sleep(20).await;
+    a.close().await.ok();
+
+    // The second page load adopts both: it runs t1's collection and goes away mid-persist…
+    let b = open(json!({"database": db})).await;
+    let b_persist = Persist::holding();
+    let _b_todos = todos(&b, &b_persist, None, never_loads.clone());
+    wait_until("B persists t1", 2_000.0, || b_persist.is_held(&t1)).await;
+    b.close().await.ok();
+    // …and a third one that never creates the collection holds them without running them.
+    let idle = open(json!({"database": db})).await;
+    sleep(20).await;
+    idle.close().await.ok();
+
+    let c = open(json!({"database": db})).await;
+    let c_persist = Persist::resolving();
+    let _c_todos = todos(&c, &c_persist, None, never_loads);
+    let done = |id: &str| !c.transaction(id).unwrap().is_undefined() && state_of(&c, id) == "completed";
+    wait_until("C completed both", 2_000.0, || done(&t1) && done(&t2)).await;
+    assert_eq!((c_persist.count(&t1), c_persist.count(&t2)), (1, 1));
+    let attempts = json(&get(&c.transaction(&t1).unwrap(), "attempts"));
+    assert_eq!(attempts.as_array().unwrap().len(), 3, "A's and B's interrupted attempts, then C's");
+    c.close().await.ok();
+    delete_database(&db).await;
+}
