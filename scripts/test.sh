@@ -48,12 +48,72 @@ suite() {
 
 scripts/setup.sh
 
+# with_test_server COMMAND...: runs COMMAND with a real tandem-server on a free loopback port (a
+# throwaway data directory and secret), whose URL and tokens reach the browser tests at compile
+# time (`option_env!` in tests/server_sync.rs): TANDEM_TEST_SERVER, TANDEM_TEST_TOKEN_WRITE,
+# TANDEM_TEST_TOKEN_READ. The server is stopped when COMMAND ends, whatever the outcome. Runs in a
+# subshell so its traps are its own.
+with_test_server() (
+  cargo build --quiet -p tandem-server --bin tandem-server || exit 1
+  tmp="$(mktemp -d "${TMPDIR:-/tmp}/tandem-test-server.XXXXXX")" || exit 1
+  server_pid=
+  command_pid=
+  stop_server() {
+    for pid in $command_pid $server_pid; do
+      if kill -0 "$pid" 2>/dev/null; then
+        kill "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+      fi
+    done
+    rm -rf "$tmp"
+  }
+  trap stop_server EXIT
+  trap 'exit 130' INT TERM
+  secret="$(node -e 'process.stdout.write(require("crypto").randomBytes(32).toString("hex"))')" || exit 1
+  TANDEM_JWT_SECRET="$secret" "$CARGO_TARGET_DIR/debug/tandem-server" \
+    --listen 127.0.0.1:0 --data "$tmp/data" --log-json >"$tmp/server.log" 2>&1 &
+  server_pid=$!
+  addr=
+  for _ in $(seq 1 300); do
+    addr="$(grep -m1 '"tandem-server ready"' "$tmp/server.log" 2>/dev/null | sed -nE 's/.*"addr":"([^"]+)".*/\1/p')"
+    [ -n "$addr" ] && break
+    kill -0 "$server_pid" 2>/dev/null || { cat "$tmp/server.log" >&2; echo "tandem-server exited before it was ready" >&2; exit 1; }
+    sleep 0.1
+  done
+  [ -n "$addr" ] || { cat "$tmp/server.log" >&2; echo "tandem-server was not ready after 30 s" >&2; exit 1; }
+  # HS256 tokens for the tests, valid for 6 hours.
+  mint='const c = require("crypto"), [secret, scope] = process.argv.slice(1)
+    const part = (o) => Buffer.from(JSON.stringify(o)).toString("base64url")
+    const signed = part({ alg: "HS256", typ: "JWT" }) + "." + part({ exp: Math.floor(Date.now() / 1000) + 21600, scope, sub: "wasm-tests" })
+    process.stdout.write(signed + "." + c.createHmac("sha256", secret).update(signed).digest("base64url"))'
+  export TANDEM_TEST_SERVER="ws://$addr"
+  TANDEM_TEST_TOKEN_WRITE="$(node -e "$mint" "$secret" "read write")" || exit 1
+  TANDEM_TEST_TOKEN_READ="$(node -e "$mint" "$secret" read)" || exit 1
+  export TANDEM_TEST_TOKEN_WRITE TANDEM_TEST_TOKEN_READ
+  echo "==> tandem-server for the browser tests on $addr"
+  # In the background, waited for: a signal to this shell interrupts the wait and stops both.
+  "$@" &
+  command_pid=$!
+  wait "$command_pid"
+  rc=$?
+  command_pid=
+  if [ $rc -ne 0 ]; then
+    echo "==> tandem-server log (last 40 lines):" >&2
+    tail -n 40 "$tmp/server.log" >&2
+  fi
+  exit $rc
+)
+
 # Native Rust: tandem-core, tandem-server and the wasm crate's host-side code.
 suite rust cargo test --workspace --no-fail-fast
 # The wasm crate in headless Chromium (tests/*.rs with run_in_browser; config in webdriver.json).
 # `--lib --test '*'`: doctests compiled for wasm32 would "pass" without running (no wasm_bindgen_test
 # in them); they run natively in the rust suite instead.
-suite wasm wasm-pack test --headless --chrome --chromedriver "$CHROMEDRIVER" --mode no-install -- --lib --test '*'
+suite wasm with_test_server wasm-pack test --headless --chrome --chromedriver "$CHROMEDRIVER" --mode no-install -- --lib --test '*'
+# The TypeScript layer: Vitest in Node and jsdom (React hooks), type tests (scripts/test-js.sh).
+suite vitest scripts/test-js.sh
+# The packed npm package in a fresh Vite + React project, in Chromium and Node (scripts/test-package.sh).
+suite package scripts/test-package.sh
 
 for s in "${SELECTED[@]}"; do
   case " ${SUITES[*]} " in *" $s "*) ;; *) echo "==> unknown suite '$s' (suites: ${SUITES[*]})" >&2; exit 2 ;; esac

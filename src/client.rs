@@ -1,4 +1,5 @@
-//! `TandemClient`: opens storage, recovers, and hands out collections.
+//! `TandemClient`: created at once, opens storage and recovers in the background, and hands
+//! out collections.
 
 use std::rc::Rc;
 
@@ -11,8 +12,8 @@ use crate::collection::Collection;
 use crate::convert::{self, OpenOptions, Persistence};
 use crate::driver::{CollectionSetup, Driver};
 use crate::errors::Error;
-use crate::storage::{IndexedDbStorage, Storage, StorageError, StorageErrorKind};
-use crate::tabs::{self, Watches};
+use crate::recovery::{StorageOpening, StorageStart};
+use crate::storage::{IndexedDbStorage, Storage};
 use crate::transaction::TransactionHandle;
 
 #[wasm_bindgen]
@@ -22,19 +23,41 @@ pub struct TandemClient {
 
 #[wasm_bindgen]
 impl TandemClient {
-    /// Opens a client: takes this instance's Web Lock, opens IndexedDB, loads the synced cache
-    /// and adopts the work left by closed instances (the previous page load among them).
-    /// Storage failures do not reject: they are reported through `onError` and the client
-    /// works in memory.
-    pub async fn open(
+    /// Creates a client at once, in memory, and opens its storage in the background: it takes
+    /// this instance's Web Lock, opens IndexedDB, loads the synced cache into the collections
+    /// created meanwhile (whose sync setups wait for it, to get the stored sync position), adopts
+    /// the work left by closed instances (the previous page load among them) and writes every
+    /// transaction made meanwhile. Persist calls wait for that write, so nothing reaches the
+    /// network before it is on disk. `ready` settles when done. Storage failures are reported
+    /// through `onError` and the client stays in memory.
+    pub fn create(
         #[wasm_bindgen(unchecked_optional_param_type = "TandemOptions")] options: JsValue,
     ) -> Result<TandemClient, JsValue> {
         let options = convert::open_options(&options)?;
-        Ok(Self::start(options, None).await?)
+        Ok(Self::start(options, None))
+    }
+
+    /// `create`, then waits for `ready`. Throws `ClientIdInUseError` (and closes the client) if
+    /// an app-chosen `clientId` is held by a live instance.
+    pub async fn open(
+        #[wasm_bindgen(unchecked_optional_param_type = "TandemOptions")] options: JsValue,
+    ) -> Result<TandemClient, JsValue> {
+        let client = Self::create(options)?;
+        client.started().await?;
+        Ok(client)
+    }
+
+    /// Resolves once storage is open, the cache loaded, the outbox recovered and everything
+    /// accepted so far written (at once for `persistence: 'memory'`). Rejects only with
+    /// `ClientIdInUseError`; the client then works in memory.
+    #[wasm_bindgen(getter, unchecked_return_type = "Promise<void>")]
+    pub fn ready(&self) -> Promise {
+        self.driver.ready()
     }
 
     /// Creates a collection. Its cached synced data and its restored transactions are visible
-    /// as soon as this returns; `sync.setup` is called at once.
+    /// as soon as this returns — or, while storage is still opening, once it is open (`ready`).
+    /// `sync.setup` is called once the synced cache is loaded (at once if it is).
     pub fn collection(
         &self,
         #[wasm_bindgen(unchecked_param_type = "CollectionOptions")] options: JsValue,
@@ -50,7 +73,10 @@ impl TandemClient {
             merge: options.merge,
         })?;
         if let Some(setup) = options.setup {
-            self.driver.start_sync(name.clone(), setup);
+            self.driver.start_sync_after_cache(name.clone(), setup);
+        }
+        if let Some(close) = options.sync_close {
+            self.driver.sync_closers.borrow_mut().push(close);
         }
         Ok(Collection::new(self.driver.clone(), &name))
     }
@@ -141,9 +167,13 @@ impl TandemClient {
         self.driver.database.clone()
     }
 
-    /// Where transactions are kept now: `'memory'` after a storage failure.
-    #[wasm_bindgen(getter, unchecked_return_type = "'indexeddb' | 'memory'")]
+    /// Where transactions are kept now: `'opening'` until storage is open (they are written
+    /// then), `'memory'` by choice or after a storage failure.
+    #[wasm_bindgen(getter, unchecked_return_type = "'indexeddb' | 'memory' | 'opening'")]
     pub fn persistence(&self) -> String {
+        if self.driver.is_starting() {
+            return "opening".into();
+        }
         match self.driver.storage.borrow().is_some() {
             true => Persistence::IndexedDb.as_str().into(),
             false => Persistence::Memory.as_str().into(),
@@ -161,13 +191,31 @@ impl TandemClient {
     /// Opens a client on the given storage instead of IndexedDB (tests wrap the real storage
     /// to inject failures). `options.persistence` is ignored.
     pub async fn open_with_storage(options: JsValue, storage: Rc<dyn Storage>) -> Result<TandemClient, JsValue> {
-        let options = convert::open_options(&options)?;
-        Ok(Self::start(options, Some(storage)).await?)
+        let client = Self::create_with_storage(options, Box::pin(async move { Ok(storage) }))?;
+        client.started().await?;
+        Ok(client)
     }
 
-    async fn start(options: OpenOptions, storage: Option<Rc<dyn Storage>>) -> Result<TandemClient, Error> {
+    /// Creates a client whose storage is what `opening` resolves to, instead of IndexedDB:
+    /// tests decide when (and whether) storage becomes available. `options.persistence` is
+    /// ignored.
+    pub fn create_with_storage(options: JsValue, opening: StorageOpening) -> Result<TandemClient, JsValue> {
+        let options = convert::open_options(&options)?;
+        Ok(Self::start(options, Some(opening)))
+    }
+
+    /// Waits for the background start; on `ClientIdInUseError` closes the client and fails.
+    async fn started(&self) -> Result<(), JsValue> {
+        if let Err(error) = self.driver.started().await {
+            self.driver.close().await;
+            return Err(error);
+        }
+        Ok(())
+    }
+
+    fn start(options: OpenOptions, opening: Option<StorageOpening>) -> TandemClient {
         let given_id = options.client_id.is_some();
-        let client_id = options.client_id.unwrap_or_else(random_id);
+        let client_id = options.client_id.clone().unwrap_or_else(random_id);
         let engine = Engine::new(EngineConfig {
             client_id,
             seed: (js_sys::Math::random() * 9_007_199_254_740_991.0) as u64,
@@ -176,56 +224,19 @@ impl TandemClient {
             history: options.history,
         });
         let driver = Driver::new(engine, options.database.clone());
-        if storage.is_none() && options.persistence == Persistence::Memory {
-            return Ok(TandemClient { driver });
-        }
-        // The lock comes first: every record this instance writes names it as owner, and a
-        // record whose owner holds no lock is up for adoption.
-        let manager = tabs::lock_manager();
-        match &manager {
-            Some(manager) => {
-                let name = tabs::client_lock_name(&driver.database, &driver.client_id);
-                match tabs::acquire(manager, &name, true).await {
-                    Ok(Some(lock)) => driver.tabs.borrow_mut().client_lock = Some(lock),
-                    Ok(None) if given_id => {
-                        return Err(Error::ClientIdInUse {
-                            client_id: driver.client_id.clone(),
-                            database: driver.database.clone(),
-                        })
-                    }
-                    Ok(None) => {} // A random id collided: vanishingly rare, and harmless here.
-                    Err(e) => driver.report(locks_unavailable(&format!("{e:?}"))),
-                }
-                let mut tabs = driver.tabs.borrow_mut();
-                tabs.manager = Some(manager.clone());
-                tabs.watches = Watches::new(manager.clone()).map(Rc::new);
+        let opening = match opening {
+            Some(opening) => opening,
+            None if options.persistence == Persistence::Memory => return TandemClient { driver },
+            None => {
+                let (database, timeout) = (options.database.clone(), options.open_timeout_ms);
+                Box::pin(async move {
+                    IndexedDbStorage::open(&database, timeout).await.map(|s| Rc::new(s) as Rc<dyn Storage>)
+                })
             }
-            None => driver.report(locks_unavailable("navigator.locks is missing")),
-        }
-        let storage = match storage {
-            Some(storage) => Ok(storage),
-            None => IndexedDbStorage::open(&options.database, options.open_timeout_ms)
-                .await
-                .map(|s| Rc::new(s) as Rc<dyn Storage>),
         };
-        match storage {
-            Ok(storage) => {
-                driver.attach_storage(storage);
-                driver.load_cache().await;
-                driver.clone().adopt_orphans().await;
-                driver.start_adoption_interval(options.adopt_interval_ms);
-            }
-            Err(error) => driver.report(error.into()),
-        }
-        Ok(TandemClient { driver })
+        driver.start_storage(StorageStart { opening, given_id, adopt_interval_ms: options.adopt_interval_ms });
+        TandemClient { driver }
     }
-}
-
-fn locks_unavailable(why: &str) -> Error {
-    Error::Storage(StorageError::new(
-        StorageErrorKind::LocksUnavailable,
-        format!("Web Locks are unavailable ({why}): this instance cannot tell other tabs apart and adopts every stored transaction"),
-    ))
 }
 
 /// A random client id: 12 base-36 characters.

@@ -239,6 +239,9 @@ pub struct CollectionOptions {
     pub await_sync: Option<Function>,
     pub merge: Option<Function>,
     pub setup: Option<Function>,
+    /// The sync config's optional `close()`, with the config as `this`: called when the
+    /// client closes, so a sync layer's connection does not outlive it.
+    pub sync_close: Option<(Function, JsValue)>,
 }
 
 pub fn collection_options(options: &JsValue) -> Result<CollectionOptions, Error> {
@@ -253,6 +256,10 @@ pub fn collection_options(options: &JsValue) -> Result<CollectionOptions, Error>
         await_sync: mutation_fn.as_ref().map(|m| function(m, "awaitSync")).transpose()?.flatten(),
         merge: function(options, "merge")?,
         setup: sync.as_ref().map(|s| function(s, "setup")).transpose()?.flatten(),
+        sync_close: match &sync {
+            Some(s) => function(s, "close")?.map(|close| (close, s.clone())),
+            None => None,
+        },
     })
 }
 

@@ -12,6 +12,10 @@
 //! `Persist`/`AwaitSync` calls of those drains only after it completed: nothing reaches the
 //! network before it is on disk. A failed write is reported and retried with the next flush;
 //! the transactions keep running in memory.
+//!
+//! While storage opens in the background (see `recovery.rs`), the driver marks records dirty
+//! and keeps cache changes as if it had storage, but flushes nothing: the start ends with the
+//! flush that writes them all and then runs the calls held meanwhile.
 
 use std::cell::{Cell, RefCell, RefMut};
 use std::collections::VecDeque;
@@ -32,6 +36,7 @@ use wasm_bindgen_futures::{spawn_local, JsFuture};
 use crate::convert::{self, SyncUpdate};
 use crate::errors::{self, Error, TransactionFailure};
 use crate::merge::JsMerge;
+use crate::recovery::CachePending;
 use crate::storage::{CacheOp, Storage, StorageError, StoredTx, WriteBatch};
 use crate::tabs::{HeldLock, LockManager, Watches};
 use crate::timers::{now, WakeUp};
@@ -58,6 +63,8 @@ pub struct Driver {
     wake_up: RefCell<WakeUp>,
     waiters: RefCell<Small<TxId, Vec<(Function, Function)>>>,
     pub(crate) closed: Cell<bool>,
+    /// The collections' sync `close()` functions (with their `this`), called on close.
+    pub(crate) sync_closers: RefCell<Vec<(Function, JsValue)>>,
     /// Loaded from storage, waiting for their collections to be created.
     pub(crate) parked: RefCell<Parked>,
     /// Errors raised inside engine calls (merge functions), reported after them.
@@ -65,6 +72,13 @@ pub struct Driver {
     pub(crate) tabs: RefCell<Tabs>,
     /// Per-transaction merge functions, registered once each by identity.
     merges: RefCell<Vec<(Function, String)>>,
+    /// Storage is being opened in the background: keep what to write, flush nothing yet.
+    pub(crate) starting: Cell<bool>,
+    /// Settles when the background start is done (with the error `ready` rejects with).
+    pub(crate) startup: RefCell<Option<Promise>>,
+    pub(crate) ready: RefCell<Option<Promise>>,
+    /// What waits for the synced cache to be loaded (`Some` until it is, while starting).
+    pub(crate) cache_pending: RefCell<Option<CachePending>>,
 }
 
 /// Per collection: routing and notification state (the data lives in the engine).
@@ -140,6 +154,10 @@ impl<K: std::borrow::Borrow<str>, V> Small<K, V> {
             }
         };
         &mut self.0[index].1
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+        self.0.iter().map(|(k, v)| (k, v))
     }
 
     pub fn insert(&mut self, key: K, value: V) {
@@ -246,11 +264,31 @@ impl Driver {
             wake_up: RefCell::default(),
             waiters: RefCell::default(),
             closed: Cell::new(false),
+            sync_closers: RefCell::new(Vec::new()),
             parked: RefCell::default(),
             callback_errors: Rc::default(),
             tabs: RefCell::default(),
             merges: RefCell::default(),
+            starting: Cell::new(false),
+            startup: RefCell::default(),
+            ready: RefCell::default(),
+            cache_pending: RefCell::default(),
         })
+    }
+
+    /// From now until the background start ends, writes are kept for it.
+    pub(crate) fn begin_startup(&self) {
+        self.starting.set(true);
+        *self.cache_pending.borrow_mut() = Some(CachePending::default());
+    }
+
+    pub(crate) fn is_starting(&self) -> bool {
+        self.starting.get()
+    }
+
+    /// Whether effects are to be written: storage is attached, or is being opened.
+    fn storing(&self) -> bool {
+        self.starting.get() || self.storage.borrow().is_some()
     }
 
     pub(crate) fn engine_mut(&self) -> Result<RefMut<'_, Engine>, Error> {
@@ -361,7 +399,7 @@ impl Driver {
         }
         let SyncUpdate { batch, position } = update;
         let collection = batch.collection.clone();
-        let cache = if self.storage.borrow().is_some() { self.cache_ops_for(&batch) } else { Vec::new() };
+        let cache = if self.storing() { self.cache_ops_for(&batch) } else { Vec::new() };
         self.engine_mut()?.sync_received(now(), batch)?;
         {
             let mut cache_ops = self.cache_ops.borrow_mut();
@@ -370,7 +408,7 @@ impl Driver {
                 if let Some(state) = self.collections.borrow_mut().get_mut(collection.as_str()) {
                     state.position = position.clone();
                 }
-                if self.storage.borrow().is_some() {
+                if self.storing() {
                     cache_ops.push(CacheOp::Position { collection, position });
                 }
             }
@@ -417,7 +455,10 @@ impl Driver {
             .ok_or_else(|| tandem_core::EngineError::UnknownCollection { collection: collection.into() })?;
         state.position = position.clone();
         drop(collections);
-        if self.storage.borrow().is_some() {
+        if let Some(pending) = self.cache_pending.borrow_mut().as_mut() {
+            pending.position_set(collection);
+        }
+        if self.storing() {
             self.cache_ops.borrow_mut().push(CacheOp::Position { collection: collection.into(), position });
             self.schedule_flush();
         }
@@ -443,7 +484,7 @@ impl Driver {
         let Ok(mut engine) = self.engine.try_borrow_mut() else {
             return;
         };
-        let storing = self.storage.borrow().is_some();
+        let storing = self.storing();
         let want_tx_events = !self.tx_subscribers.borrow().list.is_empty();
         let mut tx_events: Vec<JsValue> = Vec::new();
         let mut notices: Vec<Notice> = Vec::new();
@@ -607,6 +648,9 @@ impl Driver {
     // ---- writes and calls ----
 
     fn schedule_flush(self: &Rc<Self>) {
+        if self.starting.get() {
+            return; // The start ends with a flush.
+        }
         if self.flush_scheduled.replace(true) {
             return;
         }
@@ -614,7 +658,7 @@ impl Driver {
         spawn_local(async move { driver.flush().await });
     }
 
-    async fn flush(self: Rc<Self>) {
+    pub(crate) async fn flush(self: Rc<Self>) {
         self.flush_scheduled.set(false);
         if self.closed.get() {
             return;
@@ -867,17 +911,34 @@ impl Driver {
 
     /// Stops everything this instance runs: timers, lock watches, calls into user code. The
     /// dirty records are written first; the returned future resolves once that write is done,
-    /// and only then is the client lock released (so an adopter sees the final state).
+    /// and only then is the client lock released (so an adopter sees the final state). Closed
+    /// while its storage is still opening, it waits for the storage and writes then: nothing
+    /// accepted is lost.
     pub fn close(self: &Rc<Self>) -> impl std::future::Future<Output = ()> {
-        let write = if self.closed.replace(true) { None } else { self.issue_write() };
+        let first = !self.closed.replace(true);
         self.wake_up.borrow_mut().cancel();
-        let (lock, storage) = {
-            let mut tabs = self.tabs.borrow_mut();
-            tabs.interval = None;
-            tabs.watches = None; // Aborts pending watches.
-            (tabs.client_lock.take(), self.storage.borrow_mut().take())
-        };
+        // The sync layers' connections end with the client (user code: no borrow is held).
+        let closers = std::mem::take(&mut *self.sync_closers.borrow_mut());
+        for (close, this) in closers {
+            if let Err(thrown) = close.call0(&this) {
+                let (_, message) = errors::name_and_message(&thrown);
+                self.report(Error::Reported { message, error: thrown });
+            }
+        }
+        let startup = if self.starting.get() { self.startup.borrow().clone() } else { None };
+        // Issued at once when possible: writes commit in call order, before whatever the page
+        // does next.
+        let write = if first && startup.is_none() { self.issue_write() } else { None };
+        let detached = if startup.is_none() { Some(self.detach()) } else { None };
+        let driver = self.clone();
         async move {
+            let (write, (lock, storage)) = match startup {
+                Some(startup) => {
+                    JsFuture::from(startup).await.ok();
+                    (if first { driver.issue_write() } else { None }, driver.detach())
+                }
+                None => (write, detached.expect("detached when not starting")),
+            };
             if let Some((written, _, _)) = write {
                 written.await.ok();
             }
@@ -886,6 +947,14 @@ impl Driver {
             }
             drop(lock);
         }
+    }
+
+    /// Takes the lock and storage and stops the adoption timer and lock watches.
+    fn detach(&self) -> (Option<HeldLock>, Option<Rc<dyn Storage>>) {
+        let mut tabs = self.tabs.borrow_mut();
+        tabs.interval = None;
+        tabs.watches = None; // Aborts pending watches.
+        (tabs.client_lock.take(), self.storage.borrow_mut().take())
     }
 }
 
@@ -903,7 +972,7 @@ fn settle_outcome(tx: &Transaction) -> Result<JsValue, JsValue> {
     }
 }
 
-fn unreadable(what: &str, error: serde_json::Error) -> Error {
+pub(crate) fn unreadable(what: &str, error: serde_json::Error) -> Error {
     Error::Storage(StorageError::new(
         crate::storage::StorageErrorKind::ReadFailed,
         format!("{what} could not be read back: {error}"),

@@ -35,6 +35,9 @@ pub enum Error {
     /// User code called by the runtime (sync setup, awaitSync, a merge, a subscriber) threw.
     #[error("{what} threw: {message}")]
     Callback { name: &'static str, what: String, message: String, collection: Option<String>, cause: JsValue },
+    /// An error a sync layer reported (its setup's `reportError`), delivered as it is.
+    #[error("{message}")]
+    Reported { message: String, error: JsValue },
 }
 
 #[derive(Debug)]
@@ -77,6 +80,7 @@ impl Error {
             Error::ClientIdInUse { .. } => "ClientIdInUseError",
             Error::TransactionFailed(_) => "TransactionFailedError",
             Error::Callback { name, .. } => name,
+            Error::Reported { .. } => "SyncError",
         }
     }
 
@@ -87,6 +91,10 @@ impl Error {
 
 impl From<Error> for JsValue {
     fn from(error: Error) -> JsValue {
+        let error = match error {
+            Error::Reported { error, .. } => return error,
+            error => error,
+        };
         let js = js_sys::Error::new(&error.to_string());
         js.set_name(error.name());
         let set = |key: &str, value: JsValue| {
@@ -159,6 +167,7 @@ impl From<Error> for JsValue {
                 }
                 set("cause", cause.clone());
             }
+            Error::Reported { .. } => unreachable!("returned as it is above"),
         }
         js.into()
     }

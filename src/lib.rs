@@ -2,7 +2,8 @@
 //!
 //! The `#[wasm_bindgen]` surface (`TandemClient`, `Collection`, `Transaction`) is a facade over
 //! `tandem-core`: it converts (`convert`), drives the engine (`driver`), stores
-//! (`storage`), recovers after a reload and between tabs (`recovery`, `tabs`).
+//! (`storage`), recovers after a reload and between tabs (`recovery`, `tabs`); `server_sync` is the
+//! tandem-server preset (a sync layer and mutation function driving `tandem_core::session`).
 
 mod client;
 mod collection;
@@ -11,6 +12,7 @@ mod driver;
 mod errors;
 mod merge;
 mod recovery;
+mod server_sync;
 pub mod storage;
 mod sync;
 mod tabs;
@@ -19,6 +21,7 @@ mod transaction;
 
 pub use client::TandemClient;
 pub use collection::Collection;
+pub use server_sync::ServerSync;
 pub use transaction::TransactionHandle;
 
 use wasm_bindgen::prelude::*;

@@ -1,6 +1,9 @@
-//! Wiring a collection's sync config: `setup({onUpdate})` is called once when the collection
-//! is created; the data it resolves with is the collection's initial snapshot, and every
-//! `onUpdate(update)` is a batch for the engine (and the synced cache).
+//! Wiring a collection's sync config: `setup({onUpdate, position, collection, keyField, clientId,
+//! reportError})` is called once when the collection is created; the data it resolves with is
+//! the collection's initial snapshot, and every `onUpdate(update)` is a batch for the engine
+//! (and the synced cache). `position` is the sync position stored with the synced cache (the
+//! `position` of the last update that carried one), so a sync layer can resume from it after a
+//! reload; `reportError(error)` delivers an error to the client's `onError` as it is.
 
 use std::rc::Rc;
 
@@ -28,8 +31,27 @@ impl Driver {
             })
             .into_js_value()
         };
+        let report_error = {
+            let weak = Rc::downgrade(self);
+            Closure::<dyn FnMut(JsValue)>::new(move |error: JsValue| {
+                if let Some(driver) = weak.upgrade() {
+                    let (_, message) = errors::name_and_message(&error);
+                    driver.report(Error::Reported { message, error });
+                }
+            })
+            .into_js_value()
+        };
         let params = js_sys::Object::new();
         convert::set(&params, "onUpdate", &on_update);
+        convert::set(&params, "reportError", &report_error);
+        convert::set(&params, "collection", &JsValue::from_str(&collection));
+        convert::set(&params, "clientId", &JsValue::from_str(&self.client_id));
+        if let Some(state) = self.collections.borrow().get(&collection) {
+            convert::set(&params, "keyField", &JsValue::from_str(&state.key_field));
+            if let Some(position) = &state.position {
+                convert::set(&params, "position", &JsValue::from_str(position));
+            }
+        }
         let driver = self.clone();
         spawn_local(async move {
             let fail = |driver: &Rc<Driver>, thrown: JsValue| {

@@ -87,9 +87,23 @@ export type SyncUpdate =
       position?: string;
     };
 
+export interface SyncSetupContext {
+  onUpdate: (update: SyncUpdate) => void;
+  /** The collection's id. */
+  collection: string;
+  /** The collection's key field. */
+  keyField: string;
+  /** The client's id. */
+  clientId: string;
+  /** The sync position stored with the synced cache (of the last update that carried one), to resume from. */
+  position?: string;
+  /** Delivers an error to the client's `onError` as it is. */
+  reportError: (error: Error) => void;
+}
+
 export interface SyncConfig {
   /** Called once when the collection is created. `data`, if given, is the initial snapshot. */
-  setup: (params: { onUpdate: (update: SyncUpdate) => void }) => Promise<{ data?: SyncUpdate } | void> | { data?: SyncUpdate } | void;
+  setup: (params: SyncSetupContext) => Promise<{ data?: SyncUpdate } | void> | { data?: SyncUpdate } | void;
 }
 
 /**
@@ -200,6 +214,9 @@ export type StorageErrorKind =
   | "read_failed"
   | "locks_unavailable";
 
+/** What a `SyncError` of the tandem-server preset is about. */
+export type SyncErrorKind = "invalid_value" | "server_error" | "bad_message" | "token" | "update_refused" | "subscriber";
+
 /** Errors thrown or reported by Tandem: `name` is stable, context is in properties. */
 export interface TandemError extends Error {
   name:
@@ -221,12 +238,14 @@ export interface TandemError extends Error {
     | "SyncSetupError"
     | "AwaitSyncError"
     | "MergeError"
-    | "SubscriberError";
+    | "SubscriberError"
+    /** Reported by the tandem-server preset (`kind`; `key` of a skipped value, `code` of a server error). */
+    | "SyncError";
   collection?: string;
   key?: string;
   transactionId?: string;
-  /** StorageError: which failure. */
-  kind?: StorageErrorKind;
+  /** StorageError: which failure; SyncError: which problem. */
+  kind?: StorageErrorKind | SyncErrorKind;
   /** StorageError of a write: the transactions not stored (they still run in memory). */
   transactionIds?: string[];
   causeTransactionId?: string;

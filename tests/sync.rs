@@ -6,6 +6,9 @@ mod common;
 
 use common::*;
 use serde_json::json;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_test::*;
 
@@ -76,4 +79,33 @@ async fn an_update_to_a_key_held_by_a_running_transaction_waits_for_it() {
     persist.reject(&id, "NonRetriableError", "no");
     wait_until("failed", 1_000.0, || state_of(&client, &id) == "failed").await;
     assert_eq!(json(&todos.get(js(json!("a"))).unwrap()), json!({"id": "a", "n": 0, "title": "new"}));
+}
+
+#[wasm_bindgen_test]
+async fn closing_the_client_closes_each_sync_layer_once() {
+    let client = open(json!({"persistence": "memory"})).await;
+    let (sync, _on_update) = sync_with(None);
+    let closed = Rc::new(Cell::new(0u32));
+    let count = closed.clone();
+    // `this` must be the sync config, as for a method call.
+    let this_seen = Rc::new(RefCell::new(JsValue::UNDEFINED));
+    let this_out = this_seen.clone();
+    let close = Closure::<dyn FnMut(JsValue)>::new(move |this: JsValue| {
+        count.set(count.get() + 1);
+        *this_out.borrow_mut() = this;
+    })
+    .into_js_value();
+    // A plain function forwarding its `this`, so the closure above can see it.
+    let forward = js_sys::Function::new_with_args("f", "return function () { f(this) }")
+        .call1(&JsValue::NULL, &close)
+        .unwrap();
+    js_sys::Reflect::set(&sync, &"close".into(), &forward).unwrap();
+    client.collection(object(&[("id", "todos".into()), ("sync", sync.clone())])).unwrap();
+    sleep(0).await;
+    assert_eq!(closed.get(), 0);
+
+    wasm_bindgen_futures::JsFuture::from(client.close()).await.unwrap();
+    wasm_bindgen_futures::JsFuture::from(client.close()).await.unwrap();
+    assert_eq!(closed.get(), 1, "closed with the client, once");
+    assert!(js_sys::Object::is(&this_seen.borrow(), &sync), "called as a method of the sync config");
 }

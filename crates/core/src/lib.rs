@@ -34,6 +34,7 @@ pub mod protocol;
 mod record;
 mod restore;
 mod retry;
+pub mod session;
 mod sync;
 mod transaction;
 mod tx_table;
@@ -47,6 +48,7 @@ pub use merge::{reapply, Merge};
 pub use mutate::{Mutation, MutationOp, TransactionInput};
 pub use record::{key_of, Key, Record, RecordProblem};
 pub use retry::{RetryPolicy, SplitMix64};
+pub use session::{Session, SessionConfig, SyncState};
 pub use sync::{SyncBatch, SyncChange};
 pub use transaction::{
     Attempt, ErrorInfo, MutationKind, MutationState, PendingMutation, Strategy, Transaction, TransactionError,
