@@ -81,14 +81,10 @@ with_test_server() (
     sleep 0.1
   done
   [ -n "$addr" ] || { cat "$tmp/server.log" >&2; echo "tandem-server was not ready after 30 s" >&2; exit 1; }
-  # HS256 tokens for the tests, valid for 6 hours.
-  mint='const c = require("crypto"), [secret, scope] = process.argv.slice(1)
-    const part = (o) => Buffer.from(JSON.stringify(o)).toString("base64url")
-    const signed = part({ alg: "HS256", typ: "JWT" }) + "." + part({ exp: Math.floor(Date.now() / 1000) + 21600, scope, sub: "wasm-tests" })
-    process.stdout.write(signed + "." + c.createHmac("sha256", secret).update(signed).digest("base64url"))'
+  # HS256 tokens for the tests, valid for 6 hours (scripts/mint-token.mjs).
   export TANDEM_TEST_SERVER="ws://$addr"
-  TANDEM_TEST_TOKEN_WRITE="$(node -e "$mint" "$secret" "read write")" || exit 1
-  TANDEM_TEST_TOKEN_READ="$(node -e "$mint" "$secret" read)" || exit 1
+  TANDEM_TEST_TOKEN_WRITE="$(TANDEM_JWT_SECRET="$secret" node scripts/mint-token.mjs --scope "read write" --sub wasm-tests)" || exit 1
+  TANDEM_TEST_TOKEN_READ="$(TANDEM_JWT_SECRET="$secret" node scripts/mint-token.mjs --scope read --sub wasm-tests)" || exit 1
   export TANDEM_TEST_TOKEN_WRITE TANDEM_TEST_TOKEN_READ
   echo "==> tandem-server for the browser tests on $addr"
   # In the background, waited for: a signal to this shell interrupts the wait and stops both.
@@ -114,6 +110,9 @@ suite wasm with_test_server wasm-pack test --headless --chrome --chromedriver "$
 suite vitest scripts/test-js.sh
 # The packed npm package in a fresh Vite + React project, in Chromium and Node (scripts/test-package.sh).
 suite package scripts/test-package.sh
+# The example app (examples/todo) on real tandem-servers in headless Chromium: sync between pages,
+# offline + reload, a SIGKILLed server, a read-only token (scripts/test-e2e.sh, e2e/).
+suite e2e scripts/test-e2e.sh
 
 for s in "${SELECTED[@]}"; do
   case " ${SUITES[*]} " in *" $s "*) ;; *) echo "==> unknown suite '$s' (suites: ${SUITES[*]})" >&2; exit 2 ;; esac
