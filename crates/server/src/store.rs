@@ -201,36 +201,48 @@ impl Store {
                     t.insert(workspace, created).map_err(db_err(workspace))?;
                 }
             }
-            let mut changes = tx.open_table(CHANGES).map_err(db_err(workspace))?;
-            for (seq, bytes) in &batch.changes {
-                changes.insert((workspace, *seq), bytes.as_slice()).map_err(db_err(workspace))?;
-            }
-            let mut dedup = tx.open_table(DEDUP).map_err(db_err(workspace))?;
-            for (client, id, ack) in &batch.dedup {
-                dedup.insert((workspace, client.as_str(), id.as_str()), ack.as_slice()).map_err(db_err(workspace))?;
-            }
-            // Outbox ids come from counters kept in META, never from the table's last row: rows
-            // are deleted once handled, and a reused id would hide behind a worker's cursor.
-            let mut meta = tx.open_table(META).map_err(db_err(workspace))?;
-            let mut counter = |name: &str, n: usize| -> Result<u64, StoreError> {
-                let start = match meta.get(name).map_err(db_err(workspace))? {
-                    Some(v) => u64::from_be_bytes(v.value().try_into().unwrap_or([0; 8])),
-                    None => 0,
-                };
-                if n > 0 {
-                    meta.insert(name, (start + n as u64).to_be_bytes().as_slice()).map_err(db_err(workspace))?;
+            // Only the tables this batch writes: opening one costs a lookup per commit.
+            if !batch.changes.is_empty() {
+                let mut changes = tx.open_table(CHANGES).map_err(db_err(workspace))?;
+                for (seq, bytes) in &batch.changes {
+                    changes.insert((workspace, *seq), bytes.as_slice()).map_err(db_err(workspace))?;
                 }
-                Ok(start)
-            };
-            let first_hook = counter("webhook_next", batch.webhooks.len())?;
-            let first_nats = counter("nats_next", batch.nats.len())?;
-            let mut hooks = tx.open_table(WEBHOOK_OUTBOX).map_err(db_err(workspace))?;
-            for (i, body) in batch.webhooks.iter().enumerate() {
-                hooks.insert(first_hook + i as u64, body.as_slice()).map_err(db_err(workspace))?;
             }
-            let mut nats = tx.open_table(NATS_OUTBOX).map_err(db_err(workspace))?;
-            for (i, change) in batch.nats.iter().enumerate() {
-                nats.insert(first_nats + i as u64, (workspace, change.as_slice())).map_err(db_err(workspace))?;
+            if !batch.dedup.is_empty() {
+                let mut dedup = tx.open_table(DEDUP).map_err(db_err(workspace))?;
+                for (client, id, ack) in &batch.dedup {
+                    dedup.insert((workspace, client.as_str(), id.as_str()), ack.as_slice()).map_err(db_err(workspace))?;
+                }
+            }
+            if !batch.webhooks.is_empty() || !batch.nats.is_empty() {
+                // Outbox ids come from counters kept in META, never from the table's last row: rows
+                // are deleted once handled, and a reused id would hide behind a worker's cursor.
+                let mut meta = tx.open_table(META).map_err(db_err(workspace))?;
+                let mut counter = |name: &str, n: usize| -> Result<u64, StoreError> {
+                    if n == 0 {
+                        return Ok(0);
+                    }
+                    let start = match meta.get(name).map_err(db_err(workspace))? {
+                        Some(v) => u64::from_be_bytes(v.value().try_into().unwrap_or([0; 8])),
+                        None => 0,
+                    };
+                    meta.insert(name, (start + n as u64).to_be_bytes().as_slice()).map_err(db_err(workspace))?;
+                    Ok(start)
+                };
+                let first_hook = counter("webhook_next", batch.webhooks.len())?;
+                let first_nats = counter("nats_next", batch.nats.len())?;
+                if !batch.webhooks.is_empty() {
+                    let mut hooks = tx.open_table(WEBHOOK_OUTBOX).map_err(db_err(workspace))?;
+                    for (i, body) in batch.webhooks.iter().enumerate() {
+                        hooks.insert(first_hook + i as u64, body.as_slice()).map_err(db_err(workspace))?;
+                    }
+                }
+                if !batch.nats.is_empty() {
+                    let mut nats = tx.open_table(NATS_OUTBOX).map_err(db_err(workspace))?;
+                    for (i, change) in batch.nats.iter().enumerate() {
+                        nats.insert(first_nats + i as u64, (workspace, change.as_slice())).map_err(db_err(workspace))?;
+                    }
+                }
             }
         }
         tx.commit().map_err(db_err(workspace))?;

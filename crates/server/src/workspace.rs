@@ -27,6 +27,10 @@ pub use tandem_core::protocol::close_code;
 /// Commands staged per group commit at most (bounds the latency one batch adds).
 const MAX_BATCH: usize = 512;
 
+/// Staged ops applied to the document on the actor's own thread during a commit; more go to a
+/// blocking thread.
+const INLINE_CATCH_UP_OPS: usize = 256;
+
 #[derive(Debug, Clone, Copy)]
 pub struct CloseReason {
     pub code: u16,
@@ -182,6 +186,7 @@ impl Registry {
             since_compact: 0,
             subs: HashMap::new(),
             init_cache: None,
+            compacting: None,
         };
         let registry = self.actors.clone();
         tokio::spawn(actor.run(rx, registry, generation));
@@ -289,6 +294,8 @@ struct Actor {
     since_compact: u64,
     subs: HashMap<u64, Subscriber>,
     init_cache: Option<Utf8Bytes>,
+    /// A snapshot being saved in the background.
+    compacting: Option<tokio::task::JoinHandle<()>>,
 }
 
 pub fn now_us() -> u64 {
@@ -350,6 +357,7 @@ impl Actor {
             }
             self.flush(&mut pending).await;
         }
+        self.finish_compaction().await;
     }
 
     async fn load(&mut self) -> Result<(), WorkspaceError> {
@@ -501,18 +509,18 @@ impl Actor {
         let heads_raw = self.doc.heads();
         let heads = hex_heads(&heads_raw);
         let mut change_id = None;
-        if let Some(change) = &out.change {
+        if let Some(change) = out.change {
             if !self.exists {
                 p.batch.create = Some(now);
                 self.exists = true;
             }
-            let bytes = change.raw_bytes().to_vec();
+            let bytes = change.bytes;
             if self.shared.nats.is_some() {
                 p.batch.nats.push(bytes.clone());
             }
             p.batch.changes.push((self.next_seq, bytes));
             self.next_seq += 1;
-            let hash = change.hash().to_string();
+            let hash = change.hash.to_string();
             if self.shared.webhook.is_some() {
                 let mut keys: Vec<&str> = out.applied.iter().map(|o| o.key.as_str()).collect();
                 keys.sort_unstable();
@@ -609,15 +617,33 @@ impl Actor {
         p.acks.clear();
         let changes = batch.changes.len() as u64;
         let (webhooks, nats) = (!batch.webhooks.is_empty(), !batch.nats.is_empty());
+        let mut doc_failed = false;
+        let mut catch_up = None;
         let result = if batch.is_empty() {
+            doc_failed = self.catch_up_inline();
             Ok(())
         } else {
             let store = self.shared.store.clone();
             let name = self.name.clone();
-            tokio::task::spawn_blocking(move || store.commit(&name, &batch))
-                .await
-                .unwrap_or_else(|_| Err(StoreError::Injected))
+            let commit = tokio::task::spawn_blocking(move || store.commit(&name, &batch));
+            // While the batch goes to disk, apply its local changes to the Automerge document
+            // (they were only encoded when staged): the two overlap instead of adding up, and a
+            // big batch is acknowledged without waiting for it (nothing below reads the history).
+            if self.doc.unapplied_ops() > INLINE_CATCH_UP_OPS {
+                let (mut am, changes) = self.doc.take_for_catch_up();
+                catch_up = Some(tokio::task::spawn_blocking(move || {
+                    let r = am.apply_changes(changes);
+                    (am, r)
+                }));
+            } else {
+                doc_failed = self.catch_up_inline();
+            }
+            commit.await.unwrap_or_else(|_| Err(StoreError::Injected))
         };
+        if result.is_err() {
+            // Get the document back before the reload below replaces it.
+            self.finish_catch_up(catch_up.take()).await;
+        }
         match result {
             Ok(()) => {
                 if changes > 0 {
@@ -632,6 +658,13 @@ impl Actor {
                 }
                 for effect in effects {
                     self.run_effect(effect);
+                }
+                doc_failed |= self.finish_catch_up(catch_up.take()).await;
+                if doc_failed {
+                    // Cannot happen short of a bug; what is on disk is right, so rebuild from it.
+                    if let Err(e) = self.load().await {
+                        error!(workspace = %self.name, error = %e, "reload after a failed catch-up failed");
+                    }
                 }
                 if self.since_compact >= self.shared.compact_every {
                     self.compact().await;
@@ -656,6 +689,34 @@ impl Actor {
                         Effect::Broadcast { .. } => {}
                     }
                 }
+            }
+        }
+    }
+
+    /// Waits for a catch-up started on a blocking thread and takes the document back; `true`
+    /// if applying failed.
+    async fn finish_catch_up(&mut self, task: Option<tokio::task::JoinHandle<(automerge::Automerge, Result<(), automerge::AutomergeError>)>>) -> bool {
+        let Some(task) = task else { return false };
+        match task.await {
+            Ok((am, r)) => {
+                self.doc.put_back(am);
+                if let Err(e) = r {
+                    error!(workspace = %self.name, error = %e, "applying local changes to the document failed");
+                    return true;
+                }
+                false
+            }
+            Err(_) => true,
+        }
+    }
+
+    /// Applies the staged local changes to the document on this thread; `true` if that failed.
+    fn catch_up_inline(&mut self) -> bool {
+        match self.doc.catch_up() {
+            Ok(()) => false,
+            Err(e) => {
+                error!(workspace = %self.name, error = %e, "applying local changes to the document failed");
+                true
             }
         }
     }
@@ -711,18 +772,34 @@ impl Actor {
         }
     }
 
+    /// Saves a snapshot of the document in the background: writes go on meanwhile (a save
+    /// costs milliseconds on a big document, which every write behind it would wait for).
+    /// One at a time; the snapshot is of a copy taken now, so it covers exactly the changes
+    /// stored up to now and the later ones stay stored individually.
     async fn compact(&mut self) {
-        let saved = self.doc.save();
+        if self.compacting.as_ref().is_some_and(|h| !h.is_finished()) {
+            return;
+        }
+        let doc = self.doc.snapshot_copy();
         let upto = self.next_seq.saturating_sub(1);
         let store = self.shared.store.clone();
         let name = self.name.clone();
-        match tokio::task::spawn_blocking(move || store.compact(&name, upto, &saved)).await {
-            Ok(Ok(())) => {
-                debug!(workspace = %self.name, upto, "compacted");
-                self.since_compact = 0;
+        self.since_compact = 0;
+        self.compacting = Some(tokio::task::spawn_blocking(move || {
+            let saved = doc.save();
+            match store.compact(&name, upto, &saved) {
+                Ok(()) => debug!(workspace = %name, upto, "compacted"),
+                // Nothing lost: the changes stay stored individually until the next compaction.
+                Err(e) => warn!(workspace = %name, error = %e, "compaction failed (changes stay stored individually)"),
             }
-            Ok(Err(e)) => warn!(workspace = %self.name, error = %e, "compaction failed (changes stay stored individually)"),
-            Err(_) => {}
+        }));
+    }
+
+    /// Waits for a background compaction (before deleting the workspace, or letting go of the
+    /// database).
+    async fn finish_compaction(&mut self) {
+        if let Some(h) = self.compacting.take() {
+            let _ = h.await;
         }
     }
 
@@ -827,6 +904,8 @@ impl Actor {
                 let _ = reply.send(r);
             }
             Command::Delete { reply } => {
+                // A snapshot written after the delete would come back with the workspace.
+                self.finish_compaction().await;
                 let conns: Vec<u64> = self.subs.keys().copied().collect();
                 for conn in conns {
                     self.kick(conn, CloseReason { code: close_code::WORKSPACE_DELETED, reason: "workspace deleted" });
