@@ -6,12 +6,12 @@
 // examples/todo) and TANDEM_E2E_SERVER_BIN (the tandem-server binary).
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { createServer } from 'node:http'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { extname, join, normalize } from 'node:path'
+import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { chromium } from 'playwright-core'
+import { serveStatic } from '../scripts/lib/serve-static.mjs'
 import { mintToken } from '../scripts/mint-token.mjs'
 
 const APP_DIR = process.env.TANDEM_E2E_APP
@@ -172,23 +172,6 @@ export class TandemServer {
     const answer = await this.get(`/v1/history/${workspace}?limit=100000`)
     return answer?.changes ?? []
   }
-}
-
-/** Serves the built app from `dir` on a free loopback port. */
-function serveStatic(dir) {
-  const types = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css' }
-  const server = createServer((request, response) => {
-    const path = normalize(decodeURIComponent(new URL(request.url, 'http://x').pathname))
-    const file = join(dir, path === '/' ? 'index.html' : path)
-    try {
-      const body = readFileSync(file)
-      response.writeHead(200, { 'content-type': types[extname(file)] ?? 'application/octet-stream' })
-      response.end(body)
-    } catch {
-      response.writeHead(404).end()
-    }
-  })
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)))
 }
 
 /**

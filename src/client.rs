@@ -151,7 +151,7 @@ impl TandemClient {
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn close(&self) -> Promise {
         let closing = self.driver.close();
-        wasm_bindgen_futures::future_to_promise(async move {
+        crate::tasks::promise(async move {
             closing.await;
             Ok(JsValue::UNDEFINED)
         })

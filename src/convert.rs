@@ -14,6 +14,7 @@ use std::sync::Arc;
 use js_sys::{Array, Function, Object, Reflect};
 use serde::Serialize;
 use serde_json::{Map, Value};
+use tandem_core::protocol::json_text;
 use tandem_core::{
     ChangeKind, HistoryPolicy, Key, Mutation, MutationOp, PendingMutation, Record, RetryPolicy, Strategy, SyncBatch,
     SyncChange, Transaction,
@@ -27,11 +28,15 @@ use crate::errors::Error;
 
 /// Any serialisable value as a plain JS value.
 pub fn to_js<T: Serialize + ?Sized>(value: &T) -> JsValue {
-    parse(&serde_json::to_string(value).expect("engine values serialise to JSON"))
+    parse(&json_text(value))
 }
 
 fn parse(json: &str) -> JsValue {
-    js_sys::JSON::parse(json).expect("serde_json writes valid JSON")
+    match js_sys::JSON::parse(json) {
+        Ok(value) => value,
+        // Not `expect`: that would link `JsValue`'s `Debug` for a message that cannot happen.
+        Err(_) => unreachable!("serde_json writes valid JSON"),
+    }
 }
 
 pub fn record_to_js(record: &Record) -> JsValue {
@@ -49,13 +54,13 @@ pub fn transaction_to_js(tx: &Transaction) -> JsValue {
 /// fields | null } }`.
 pub fn call_params(tx: &Transaction, attempt: Option<u32>) -> JsValue {
     let mut json = String::from("{\"changes\":");
-    json.push_str(&serde_json::to_string(&tx.changes()).expect("JSON values serialise"));
+    json.push_str(&json_text(&tx.changes()));
     if let Some(attempt) = attempt {
         json.push_str(",\"attempt\":");
         json.push_str(&attempt.to_string());
     }
     json.push_str(",\"transaction\":");
-    json.push_str(&serde_json::to_string(tx).expect("transactions serialise"));
+    json.push_str(&json_text(tx));
     json.push('}');
     parse(&json)
 }
@@ -78,10 +83,10 @@ pub fn change_list(changes: &[(ChangeKind, &Key, Option<&Record>)]) -> Array {
             ChangeKind::Update => "{\"type\":\"update\",\"key\":",
             ChangeKind::Delete => "{\"type\":\"delete\",\"key\":",
         });
-        json.push_str(&serde_json::to_string(&**key).expect("strings serialise"));
+        json.push_str(&json_text(&**key));
         if let Some(record) = value {
             json.push_str(",\"value\":");
-            json.push_str(&serde_json::to_string(&***record).expect("JSON values serialise"));
+            json.push_str(&json_text(&***record));
         }
         json.push('}');
     }

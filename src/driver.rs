@@ -31,7 +31,7 @@ use tandem_core::{
 };
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::{spawn_local, JsFuture};
+use wasm_bindgen_futures::JsFuture;
 
 use crate::convert::{self, SyncUpdate};
 use crate::errors::{self, Error, TransactionFailure};
@@ -39,6 +39,7 @@ use crate::merge::JsMerge;
 use crate::recovery::CachePending;
 use crate::storage::{CacheOp, Storage, StorageError, StoredTx, WriteBatch};
 use crate::tabs::{HeldLock, LockManager, Watches};
+use crate::tasks::spawn;
 use crate::timers::{now, WakeUp};
 
 /// Errors kept for the first `onError` subscriber when none is registered yet.
@@ -221,7 +222,7 @@ impl Subscribers {
 }
 
 /// A write under way, with what it carries (to write again if it fails).
-pub(crate) type IssuedWrite = (crate::storage::LocalFuture<Result<(), StorageError>>, Vec<TxId>, Vec<CacheOp>);
+pub(crate) type IssuedWrite = (crate::storage::LocalFuture<Result<(), StorageError>>, Vec<TxId>, Rc<Vec<CacheOp>>);
 
 enum Call {
     Persist { id: TxId, attempt: u32 },
@@ -436,7 +437,7 @@ impl Driver {
                     let Some(key) = value.as_object().and_then(|m| key_of(m, &state.key_field).ok()) else {
                         continue;
                     };
-                    let json = serde_json::to_string(value).expect("JSON values serialise");
+                    let json = tandem_core::protocol::json_text(value);
                     ops.push(CacheOp::Put { collection: collection.clone(), key: key.to_string(), json });
                 }
                 SyncChange::Delete(key) => {
@@ -655,7 +656,7 @@ impl Driver {
             return;
         }
         let driver = self.clone();
-        spawn_local(async move { driver.flush().await });
+        spawn(async move { driver.flush().await });
     }
 
     pub(crate) async fn flush(self: Rc<Self>) {
@@ -683,17 +684,17 @@ impl Driver {
         let storage = self.storage()?;
         let engine = self.engine.try_borrow().ok()?;
         let ids = self.dirty.borrow_mut().take();
-        let cache = std::mem::take(&mut *self.cache_ops.borrow_mut());
+        let cache = Rc::new(std::mem::take(&mut *self.cache_ops.borrow_mut()));
         if ids.is_empty() && cache.is_empty() {
             return None;
         }
-        let mut batch = WriteBatch { cache: cache.clone(), ..Default::default() };
+        let mut batch = WriteBatch { cache: Rc::clone(&cache), ..Default::default() };
         for id in &ids {
             match engine.transaction(id) {
                 Some(tx) => batch.put.push(StoredTx {
                     id: id.to_string(),
                     owner: self.client_id.clone(),
-                    json: serde_json::to_string(tx).expect("transactions serialise"),
+                    json: tandem_core::protocol::json_text(tx),
                 }),
                 None => batch.erase.push(id.to_string()),
             }
@@ -702,7 +703,7 @@ impl Driver {
         Some((storage.write(batch), ids, cache))
     }
 
-    fn write_failed(self: &Rc<Self>, error: StorageError, ids: Vec<TxId>, cache: Vec<CacheOp>) {
+    fn write_failed(self: &Rc<Self>, error: StorageError, ids: Vec<TxId>, cache: Rc<Vec<CacheOp>>) {
         if error.kind.is_fatal() {
             self.lose_storage();
         } else {
@@ -714,6 +715,7 @@ impl Driver {
             }
             let mut cache_ops = self.cache_ops.borrow_mut();
             let newer = std::mem::take(&mut *cache_ops);
+            let cache = Rc::try_unwrap(cache).unwrap_or_else(|shared| (*shared).clone());
             *cache_ops = cache.into_iter().chain(newer).collect();
         }
         let transaction_ids = ids.iter().map(|id| id.to_string()).collect();
@@ -770,7 +772,7 @@ impl Driver {
             return;
         };
         let driver = self.clone();
-        spawn_local(async move {
+        spawn(async move {
             let outcome = call_async(&function, &params).await;
             if driver.closed.get() {
                 return; // A closed instance's late answers are not its business any more.
@@ -972,14 +974,14 @@ fn settle_outcome(tx: &Transaction) -> Result<JsValue, JsValue> {
     }
 }
 
-pub(crate) fn unreadable(what: &str, error: serde_json::Error) -> Error {
+pub(crate) fn unreadable(what: &str, error: impl std::fmt::Display) -> Error {
     Error::Storage(StorageError::new(
         crate::storage::StorageErrorKind::ReadFailed,
         format!("{what} could not be read back: {error}"),
     ))
 }
 
-pub(crate) fn unreadable_transaction(id: &str, error: serde_json::Error) -> Error {
+pub(crate) fn unreadable_transaction(id: &str, error: String) -> Error {
     unreadable(&format!("stored transaction `{id}`"), error)
 }
 

@@ -16,6 +16,7 @@ mod server_sync;
 pub mod storage;
 mod sync;
 mod tabs;
+mod tasks;
 mod timers;
 mod transaction;
 

@@ -25,12 +25,13 @@ use js_sys::{Function, Promise};
 use serde_json::Value;
 use tandem_core::{SyncBatch, SyncChange, Transaction};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
+use wasm_bindgen_futures::JsFuture;
 
 use crate::driver::{unreadable, unreadable_transaction, Driver};
 use crate::errors::Error;
 use crate::storage::{CacheContents, LocalFuture, Storage, StorageError, StorageErrorKind};
 use crate::tabs::{self, acquire, adopt_lock_name, client_lock_name, held_lock_names, live_owners, Watches};
+use crate::tasks::{promise, spawn};
 use crate::timers::now;
 
 /// Opens the storage a client starts with (IndexedDB, or what a test provides).
@@ -69,7 +70,7 @@ impl Driver {
     pub(crate) fn start_storage(self: &Rc<Self>, start: StorageStart) {
         self.begin_startup();
         let driver = self.clone();
-        let startup = future_to_promise(async move {
+        let startup = promise(async move {
             // Resolves (never rejects) with the error `ready` rejects with, if any: a rejection
             // nobody listens to would be reported as unhandled.
             Ok(match driver.run_startup(start).await {
@@ -81,6 +82,8 @@ impl Driver {
     }
 
     async fn run_startup(self: &Rc<Self>, start: StorageStart) -> Result<(), Error> {
+        // Opening the database reads and writes no record, so it runs while the lock is taken.
+        let opening = started_now(start.opening);
         // The lock comes first: every record this instance writes names it as owner, and a
         // record whose owner holds no lock is up for adoption.
         let manager = tabs::lock_manager();
@@ -95,6 +98,11 @@ impl Driver {
                             database: self.database.clone(),
                         };
                         self.report(in_use());
+                        spawn(async move {
+                            if let Ok(storage) = opening.await {
+                                storage.close();
+                            }
+                        });
                         self.finish_startup(false).await;
                         return Err(in_use());
                     }
@@ -107,7 +115,7 @@ impl Driver {
             }
             None => self.report(locks_unavailable("navigator.locks is missing")),
         }
-        match start.opening.await {
+        match opening.await {
             Ok(storage) => {
                 self.attach_storage(storage);
                 // A client closed meanwhile only writes what it accepted (in `close`).
@@ -154,7 +162,7 @@ impl Driver {
             return ready;
         }
         let driver = self.clone();
-        let ready = future_to_promise(async move { driver.started().await.map(|()| JsValue::UNDEFINED) });
+        let ready = promise(async move { driver.started().await.map(|()| JsValue::UNDEFINED) });
         *self.ready.borrow_mut() = Some(ready.clone());
         ready
     }
@@ -318,7 +326,7 @@ impl Driver {
                 {
                     let mut parked = self.parked.borrow_mut();
                     for stored in adoption.adopted {
-                        match serde_json::from_str::<Transaction>(&stored.json) {
+                        match Transaction::from_json(&stored.json) {
                             Ok(tx) => parked.transactions.push(tx),
                             Err(e) => unreadable.push(unreadable_transaction(&stored.id, e)),
                         }
@@ -377,7 +385,7 @@ impl Driver {
         };
         drop(watches); // The pending watch must not keep the watches (and their abort) alive.
         let weak = Rc::downgrade(self);
-        spawn_local(async move {
+        spawn(async move {
             let released = released.await;
             let Some(driver) = weak.upgrade() else { return };
             if let Some(watches) = driver.tabs.borrow().watches.clone() {
@@ -398,11 +406,30 @@ impl Driver {
         let weak = Rc::downgrade(self);
         let interval = gloo_timers::callback::Interval::new(ms, move || {
             if let Some(driver) = weak.upgrade() {
-                spawn_local(driver.adopt_orphans());
+                spawn(driver.adopt_orphans());
             }
         });
         self.tabs.borrow_mut().interval = Some(interval);
     }
+}
+
+/// Runs `opening` from the next microtask on, whether or not (and however late) its result is
+/// awaited: Rust futures otherwise start only when first polled.
+fn started_now(opening: StorageOpening) -> StorageOpening {
+    let slot: Rc<std::cell::RefCell<Option<Result<Rc<dyn Storage>, StorageError>>>> = Rc::default();
+    let mut resolve = None;
+    let done = Promise::new(&mut |res, _| resolve = Some(res));
+    let resolve = resolve.expect("the executor runs synchronously");
+    let filled = slot.clone();
+    spawn(async move {
+        let outcome = opening.await;
+        *filled.borrow_mut() = Some(outcome);
+        resolve.call0(&JsValue::UNDEFINED).ok();
+    });
+    Box::pin(async move {
+        JsFuture::from(done).await.ok();
+        slot.borrow_mut().take().expect("filled before `done` resolves")
+    })
 }
 
 fn locks_unavailable(why: &str) -> Error {

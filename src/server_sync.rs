@@ -11,16 +11,18 @@ use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 
 use js_sys::{Function, Object, Promise, Reflect};
+use tandem_core::protocol::json_text;
 use tandem_core::session::{Action, PersistError, Problem, SessionConfig, Status, SyncState, Target, TokenSource};
 use tandem_core::{RetryPolicy, Session, SyncBatch, SyncChange, Transaction};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::{spawn_local, JsFuture};
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{CloseEvent, MessageEvent, WebSocket};
 
 use crate::convert;
 use crate::driver::Small;
 use crate::errors::Error;
+use crate::tasks::spawn;
 use crate::timers::{now, WakeUp};
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -407,7 +409,7 @@ impl Inner {
     fn fetch_token(self: &Rc<Self>, conn: u64) {
         let Some(token_fn) = self.token_fn.clone() else { return };
         let weak = Rc::downgrade(self);
-        spawn_local(async move {
+        spawn(async move {
             let result = async {
                 let returned = token_fn.call0(&JsValue::UNDEFINED)?;
                 JsFuture::from(Promise::resolve(&returned)).await
@@ -432,7 +434,10 @@ impl Inner {
                 let message = if name == "ReferenceError" {
                     "this environment has no WebSocket (Node.js before 22 needs --experimental-websocket)".to_string()
                 } else {
-                    let message = message.split("token=").next().unwrap_or_default(); // never the token
+                    // Never the token: only what comes before `token=` (a byte search, not
+                    // `str::split`, whose substring searcher costs 2 KB of wasm).
+                    let end = message.as_bytes().windows(6).position(|w| w == b"token=");
+                    let message = &message[..end.unwrap_or(message.len())];
                     format!("invalid URL: {message}")
                 };
                 self.session.borrow_mut().cannot_connect(now(), conn, &message);
@@ -489,7 +494,7 @@ impl Inner {
     fn retire(self: &Rc<Self>, socket: Socket) {
         self.retired.borrow_mut().push(socket);
         let weak: Weak<Inner> = Rc::downgrade(self);
-        spawn_local(async move {
+        spawn(async move {
             if let Some(inner) = weak.upgrade() {
                 inner.retired.borrow_mut().clear();
             }
@@ -500,7 +505,7 @@ impl Inner {
 /// An update for `onUpdate` (`{changes, confirms, snapshot, maxTimestamp?, position?}`), written
 /// as one JSON text: one boundary crossing however many records, and no serde code of its own.
 fn update_to_js(batch: &SyncBatch, position: Option<&str>) -> JsValue {
-    let json = |s: &str| serde_json::to_string(s).expect("strings serialise");
+    let json = |s: &str| json_text(s);
     let mut out = String::with_capacity(32 + batch.changes.len() * 64);
     out.push_str("{\"changes\":[");
     for (i, change) in batch.changes.iter().enumerate() {
@@ -510,7 +515,7 @@ fn update_to_js(batch: &SyncBatch, position: Option<&str>) -> JsValue {
         match change {
             SyncChange::Upsert(value) => {
                 out.push_str("{\"type\":\"upsert\",\"value\":");
-                out.push_str(&serde_json::to_string(value).expect("JSON values serialise"));
+                out.push_str(&json_text(value));
             }
             SyncChange::Delete(key) => {
                 out.push_str("{\"type\":\"delete\",\"key\":");
@@ -543,9 +548,9 @@ fn update_to_js(batch: &SyncBatch, position: Option<&str>) -> JsValue {
 /// `params.transaction` of a persist call, as the core's `Transaction`.
 fn transaction(params: &JsValue) -> Result<Transaction, JsValue> {
     let value = convert::field(params, "transaction").ok_or_else(|| Error::invalid("persist needs a `transaction`"))?;
-    // From text, as stored transactions are read: one deserializer for both.
+    // From text, as stored transactions are read: one reader for both.
     let text = js_sys::JSON::stringify(&value).ok().and_then(|t| t.as_string()).unwrap_or_default();
-    serde_json::from_str(&text)
+    Transaction::from_json(&text)
         .map_err(|e| Error::invalid(format!("persist got a transaction it cannot read: {e}")).into())
 }
 

@@ -9,11 +9,11 @@ use std::rc::Rc;
 
 use js_sys::Function;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::spawn_local;
 
 use crate::convert;
 use crate::driver::{call_async, Driver};
 use crate::errors::{self, Error};
+use crate::tasks::spawn;
 
 impl Driver {
     pub(crate) fn start_sync(self: &Rc<Self>, collection: String, setup: Function) {
@@ -53,7 +53,7 @@ impl Driver {
             }
         }
         let driver = self.clone();
-        spawn_local(async move {
+        spawn(async move {
             let fail = |driver: &Rc<Driver>, thrown: JsValue| {
                 let (_, message) = errors::name_and_message(&thrown);
                 driver.report(Error::Callback {

@@ -9,12 +9,12 @@
 //   node js/package-test/run.mjs PACKAGE_DIR        (scripts/test-package.sh builds it first)
 import { execFileSync, spawn } from 'node:child_process'
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
-import { extname, join, relative, resolve } from 'node:path'
+import { join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { gzipSync } from 'node:zlib'
 import { chromium } from 'playwright-core'
+import { serveStatic } from '../../scripts/lib/serve-static.mjs'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
 const root = resolve(here, '../..')
@@ -97,7 +97,7 @@ try {
   const gzipped = gzipSync(readFileSync(join(app, 'dist/assets', wasm))).length
   step(`built: ${assets.join(', ')} (wasm ${(gzipped / 1024).toFixed(0)} KB gzipped)`)
 
-  const server = await serve(join(app, 'dist'))
+  const server = await serveStatic(join(app, 'dist'))
   const url = `http://127.0.0.1:${server.address().port}/`
   const browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
@@ -186,19 +186,3 @@ function startDevServer(app) {
   })
 }
 
-/** A static file server for the build, on a loopback port. */
-function serve(dir) {
-  const types = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css' }
-  const server = createServer((request, response) => {
-    const path = new URL(request.url, 'http://localhost').pathname
-    const file = join(dir, path === '/' ? 'index.html' : path)
-    try {
-      const body = readFileSync(file)
-      response.writeHead(200, { 'content-type': types[extname(file)] ?? 'application/octet-stream' })
-      response.end(body)
-    } catch {
-      response.writeHead(404).end()
-    }
-  })
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)))
-}

@@ -138,6 +138,17 @@ impl IndexedDbStorage {
     }
 
     fn transaction(&self, stores: &[&str], mode: IdbTransactionMode) -> Result<IdbTransaction, StorageError> {
+        self.transaction_with(stores, mode, "strict")
+    }
+
+    /// `durability` applies to read-write transactions: "strict" for what must be on disk when
+    /// `complete` fires, "relaxed" where losing the commit in an OS crash is harmless.
+    fn transaction_with(
+        &self,
+        stores: &[&str],
+        mode: IdbTransactionMode,
+        durability: &str,
+    ) -> Result<IdbTransaction, StorageError> {
         let db = self.inner.db.borrow();
         let db = db
             .as_ref()
@@ -147,7 +158,7 @@ impl IndexedDbStorage {
         let mode_str = match mode {
             IdbTransactionMode::Readwrite => {
                 // Strict: `complete` fires only once the data is flushed to disk.
-                Reflect::set(&options, &"durability".into(), &"strict".into()).expect("plain object");
+                Reflect::set(&options, &"durability".into(), &durability.into()).expect("plain object");
                 "readwrite"
             }
             _ => "readonly",
@@ -212,7 +223,12 @@ impl Storage for IndexedDbStorage {
         let me = me.to_string();
         let live = live.to_vec();
         let issued = (|| -> Result<_, StorageError> {
-            let tx = self.transaction(&[OUTBOX, OWNERS], IdbTransactionMode::Readwrite)?;
+            // Relaxed: this only moves groups to a new holder. Other instances see the commit at
+            // once (adopters are serialised by the adopt lock and this transaction); an OS crash
+            // that loses it loses this instance too, and the groups are simply adopted again. The
+            // records this instance goes on with are re-saved under its own id (strictly) before
+            // any of their persist calls runs. Saves one flush to disk on every start.
+            let tx = self.transaction_with(&[OUTBOX, OWNERS], IdbTransactionMode::Readwrite, "relaxed")?;
             let owners = tx.object_store(OWNERS).map_err(|e| read_failed(&e))?;
             let groups = owners.get_all_keys().map_err(|e| read_failed(&e))?;
             let holders = owners.get_all().map_err(|e| read_failed(&e))?;
@@ -293,7 +309,7 @@ impl Storage for IndexedDbStorage {
             if !batch.cache.is_empty() {
                 let synced = tx.object_store(SYNCED).map_err(&fail)?;
                 let meta = tx.object_store(META).map_err(&fail)?;
-                for op in &batch.cache {
+                for op in batch.cache.iter() {
                     match op {
                         CacheOp::Clear { collection } => {
                             let range = collection_range(collection).map_err(&fail)?;

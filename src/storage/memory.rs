@@ -70,7 +70,7 @@ impl Storage for MemoryStorage {
         for id in batch.erase {
             state.outbox.remove(&id);
         }
-        for op in batch.cache {
+        for op in batch.cache.iter().cloned() {
             match op {
                 CacheOp::Clear { collection } => state.synced.retain(|(c, _), _| *c != collection),
                 CacheOp::Put { collection, key, json } => {
@@ -98,6 +98,7 @@ impl Storage for MemoryStorage {
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
+    use std::rc::Rc;
 
     fn block_on<T>(future: LocalFuture<T>) -> T {
         // Memory futures are ready at once.
@@ -134,10 +135,10 @@ mod tests {
     fn a_snapshot_clears_the_collection_cache_first() {
         let storage = MemoryStorage::new();
         let put = |c: &str, k: &str| CacheOp::Put { collection: c.into(), key: k.into(), json: k.into() };
-        let first = WriteBatch { cache: vec![put("a", "1"), put("a", "2"), put("b", "1")], ..Default::default() };
+        let first = WriteBatch { cache: Rc::new(vec![put("a", "1"), put("a", "2"), put("b", "1")]), ..Default::default() };
         block_on(storage.write(first)).unwrap();
         let snapshot =
-            WriteBatch { cache: vec![CacheOp::Clear { collection: "a".into() }, put("a", "3")], ..Default::default() };
+            WriteBatch { cache: Rc::new(vec![CacheOp::Clear { collection: "a".into() }, put("a", "3")]), ..Default::default() };
         block_on(storage.write(snapshot)).unwrap();
         let cache = block_on(storage.load_cache()).unwrap();
         assert_eq!(cache.records, vec![("a".into(), "3".into()), ("b".into(), "1".into())]);

@@ -60,8 +60,9 @@ pub struct WriteBatch {
     pub put: Vec<StoredTx>,
     /// Transaction ids whose record is erased (pruned from history).
     pub erase: Vec<String>,
-    /// Applied in order.
-    pub cache: Vec<CacheOp>,
+    /// Applied in order. Shared with the driver, which writes them again if this write fails:
+    /// a large sync batch is not held twice while it is written.
+    pub cache: std::rc::Rc<Vec<CacheOp>>,
 }
 
 impl WriteBatch {

@@ -1,7 +1,8 @@
 //! The engine's state and the calls every input shares: effect queue, dirty-key tracking,
 //! accessors. The inputs themselves live in one file each (mutate, lifecycle, sync, restore).
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Arc;
 
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -52,15 +53,48 @@ pub(crate) struct HeldChange {
     pub arrival: u64,
 }
 
+/// A sorted set of sequence numbers, usually one or two: a `SmallVec` rather than a `BTreeSet<u64>`,
+/// whose code costs the wasm client ~3 KB gzipped.
+#[derive(Default)]
+pub(crate) struct SeqSet(smallvec::SmallVec<[u64; 2]>);
+
+impl SeqSet {
+    pub fn insert(&mut self, seq: u64) {
+        if let Err(at) = self.0.binary_search(&seq) {
+            self.0.insert(at, seq);
+        }
+    }
+
+    pub fn remove(&mut self, seq: &u64) {
+        if let Ok(at) = self.0.binary_search(seq) {
+            self.0.remove(at);
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The largest.
+    pub fn last(&self) -> Option<&u64> {
+        self.0.last()
+    }
+
+    /// In ascending order.
+    pub fn iter(&self) -> std::slice::Iter<'_, u64> {
+        self.0.iter()
+    }
+}
+
 /// Engine bookkeeping about a transaction that is not part of its stored record.
 #[derive(Default)]
 pub(crate) struct TxInternal {
     /// Unfinished ordered transactions this one is queued behind.
-    pub waiting_on: BTreeSet<u64>,
+    pub waiting_on: SeqSet,
     /// Transactions queued behind this one.
     pub dependents: Vec<u64>,
-    /// Distinct objects it touches (ordered strategy only).
-    pub objects: Vec<ObjRef>,
+    /// Distinct objects it touches (ordered strategy only); usually one.
+    pub objects: smallvec::SmallVec<[ObjRef; 1]>,
     pub holds_locks: bool,
     /// A sync batch with a sequence number at least this shows this transaction's data.
     pub observe_from: u64,
@@ -68,6 +102,8 @@ pub(crate) struct TxInternal {
     pub overlay_entries: usize,
     /// When its timer (next retry, or attempt deadline) fires.
     pub timer: Option<u64>,
+    /// A `SaveTransaction` for it is queued and not polled yet.
+    pub save_queued: bool,
 }
 
 pub(crate) struct TxSlot {
@@ -96,17 +132,22 @@ pub struct Engine {
     pub(crate) chain: FxHashMap<ObjRef, smallvec::SmallVec<[u64; 2]>>,
     /// Per locked object, how many running ordered transactions hold it.
     pub(crate) locks: FxHashMap<ObjRef, u32>,
-    /// (due time, transaction) for retries and attempt deadlines.
-    pub(crate) timers: BTreeSet<(u64, u64)>,
+    /// (due time, transaction) for retries and attempt deadlines, earliest first. A cleared
+    /// timer stays in the heap until it reaches the top, where `prune_timers` drops it: every
+    /// change leaves a live timer (one equal to its transaction's `timer`) on top. (A heap, not
+    /// a `BTreeSet`, whose code costs the wasm client ~2 KB gzipped.)
+    pub(crate) timers: BinaryHeap<Reverse<(u64, u64)>>,
     /// Queued transactions whose blockers finished during this call; started at its end.
     pub(crate) ready: Vec<u64>,
     /// Sequence number of the last sync batch received.
     pub(crate) sync_seq: u64,
     pub(crate) effects: VecDeque<Effect>,
-    /// Transactions with a `SaveTransaction` in `effects` not yet polled.
-    pub(crate) save_queued: FxHashSet<TxId>,
+    /// The transactions of the `SaveTransaction` effects in `effects`, in order (each has
+    /// `save_queued` set until its effect is polled).
+    pub(crate) saves: VecDeque<u64>,
     /// Keys whose visible record must be recomputed at the end of this call.
     pub(crate) dirty: Vec<(u32, Key)>,
+    /// The same keys as a set, once there are more than a few.
     pub(crate) dirty_set: FxHashSet<(u32, Key)>,
     /// Finished transactions no longer in any overlay, oldest first: pruning candidates.
     pub(crate) finished: VecDeque<u64>,
@@ -130,11 +171,11 @@ impl Engine {
             next_seq: 1,
             chain: FxHashMap::default(),
             locks: FxHashMap::default(),
-            timers: BTreeSet::new(),
+            timers: BinaryHeap::new(),
             ready: Vec::new(),
             sync_seq: 0,
             effects: VecDeque::new(),
-            save_queued: FxHashSet::default(),
+            saves: VecDeque::new(),
             dirty: Vec::new(),
             dirty_set: FxHashSet::default(),
             finished: VecDeque::new(),
@@ -173,15 +214,18 @@ impl Engine {
 
     pub fn poll_effect(&mut self) -> Option<Effect> {
         let effect = self.effects.pop_front()?;
-        if let Effect::SaveTransaction { transaction } = &effect {
-            self.save_queued.remove(transaction);
+        if let Effect::SaveTransaction { .. } = &effect {
+            let seq = self.saves.pop_front().expect("a save per SaveTransaction");
+            if let Some(slot) = self.txs.get_mut(&seq) {
+                slot.internal.save_queued = false;
+            }
         }
         Some(effect)
     }
 
     /// The next instant (ms) at which the engine wants `handle_timeout`.
     pub fn poll_timeout(&self) -> Option<u64> {
-        self.timers.first().map(|&(due, _)| due)
+        self.timers.peek().map(|&Reverse((due, _))| due)
     }
 
     // ---- reads ----
@@ -242,6 +286,18 @@ impl Engine {
     }
 
     pub(crate) fn mark_dirty(&mut self, collection: u32, key: &Key) {
+        // A few keys (one mutation's) are checked in the list; the set takes over for batches.
+        const LISTED: usize = 16;
+        if self.dirty.len() < LISTED {
+            if self.dirty.iter().any(|(c, k)| *c == collection && k == key) {
+                return;
+            }
+            self.dirty.push((collection, key.clone()));
+            if self.dirty.len() == LISTED {
+                self.dirty_set.extend(self.dirty.iter().cloned());
+            }
+            return;
+        }
         let entry = (collection, key.clone());
         if self.dirty_set.insert(entry.clone()) {
             self.dirty.push(entry);
@@ -250,24 +306,41 @@ impl Engine {
 
     /// Records a state change: updated time, a monitoring event and a save of the record.
     pub(crate) fn touch(&mut self, seq: u64, now: u64) {
-        let tx = &mut self.txs.get_mut(&seq).expect("touched transaction exists").tx;
-        tx.updated_at = now;
-        let (id, state) = (tx.id.clone(), tx.state);
+        let slot = self.txs.get_mut(&seq).expect("touched transaction exists");
+        slot.tx.updated_at = now;
+        let (id, state) = (slot.tx.id.clone(), slot.tx.state);
+        let save = !std::mem::replace(&mut slot.internal.save_queued, true);
         self.effects.push_back(Effect::TransactionChanged { transaction: id.clone(), state });
-        if self.save_queued.insert(id.clone()) {
+        if save {
             self.effects.push_back(Effect::SaveTransaction { transaction: id });
+            self.saves.push_back(seq);
         }
     }
 
     pub(crate) fn set_timer(&mut self, seq: u64, due: u64) {
         self.clear_timer(seq);
-        self.timers.insert((due, seq));
+        // Cleared timers deep in the heap: dropped once they outnumber the transactions.
+        if self.timers.len() >= 64 && self.timers.len() > 2 * self.seq_by_id.len() {
+            let txs = &self.txs;
+            self.timers.retain(|&Reverse((due, seq))| txs.get(&seq).is_some_and(|s| s.internal.timer == Some(due)));
+        }
+        self.timers.push(Reverse((due, seq)));
         self.txs.get_mut(&seq).expect("timed transaction exists").internal.timer = Some(due);
     }
 
     pub(crate) fn clear_timer(&mut self, seq: u64) {
-        if let Some(due) = self.txs.get_mut(&seq).and_then(|s| s.internal.timer.take()) {
-            self.timers.remove(&(due, seq));
+        if self.txs.get_mut(&seq).and_then(|s| s.internal.timer.take()).is_some() {
+            self.prune_timers();
+        }
+    }
+
+    /// Drops cleared timers from the top of `timers`.
+    pub(crate) fn prune_timers(&mut self) {
+        while let Some(&Reverse((due, seq))) = self.timers.peek() {
+            if self.txs.get(&seq).is_some_and(|s| s.internal.timer == Some(due)) {
+                break;
+            }
+            self.timers.pop();
         }
     }
 
@@ -294,10 +367,11 @@ impl Engine {
         // `clear()` costs the set's capacity, which a big batch leaves at 100k+: start afresh then.
         if self.dirty_set.capacity() > 1024 {
             self.dirty_set = FxHashSet::default();
-        } else {
+        } else if !self.dirty_set.is_empty() {
             self.dirty_set.clear();
         }
-        let mut changes: BTreeMap<u32, Vec<KeyChange>> = BTreeMap::new();
+        // Per collection, in collection order; almost always one.
+        let mut changes: smallvec::SmallVec<[(u32, Vec<KeyChange>); 1]> = smallvec::SmallVec::new();
         if dirty.len() > 1024 {
             // A big batch: grow each touched collection's visible map once, not by doublings.
             let mut per_collection: FxHashMap<u32, usize> = FxHashMap::default();
@@ -322,9 +396,14 @@ impl Engine {
                 Some(record) => visible.insert(key.clone(), record),
                 None => visible.remove(&key),
             };
-            changes.entry(c).or_default().push(KeyChange { key, kind });
+            let change = KeyChange { key, kind };
+            match changes.iter_mut().find(|(collection, _)| *collection == c) {
+                Some((_, list)) => list.push(change),
+                None => changes.push((c, vec![change])),
+            }
         }
         self.dirty = dirty; // keep the buffer: recomputing never marks keys dirty
+        changes.sort_unstable_by_key(|(c, _)| *c);
         for (c, changes) in changes {
             let collection = self.collections[c as usize].name.clone();
             self.effects.push_back(Effect::DataChanged { collection, changes });

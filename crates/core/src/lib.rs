@@ -37,6 +37,7 @@ mod retry;
 pub mod session;
 mod sync;
 mod transaction;
+mod transaction_json;
 mod tx_table;
 mod visible;
 

@@ -2,6 +2,9 @@
 //! failure cascading to everything queued behind it. Also the per-object locks of the ordered
 //! strategy, which are held from a transaction's first attempt until it finishes.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
 use crate::effect::Effect;
 use crate::engine::Engine;
 use crate::error::EngineError;
@@ -56,11 +59,14 @@ impl Engine {
 
     /// Starts retries that are due and fails attempts that ran past their deadline.
     pub fn handle_timeout(&mut self, now: u64) {
-        while let Some(&(due, seq)) = self.timers.first() {
+        loop {
+            // What the last round popped or cleared may have left a cleared timer on top.
+            self.prune_timers();
+            let Some(&Reverse((due, seq))) = self.timers.peek() else { break };
             if due > now {
                 break;
             }
-            self.timers.remove(&(due, seq));
+            self.timers.pop();
             let slot = self.txs.get_mut(&seq).expect("timers name live transactions");
             slot.internal.timer = None;
             match slot.tx.state {
@@ -113,6 +119,7 @@ impl Engine {
         let timeout = self.attempt_timeout_ms;
         let tx = &mut self.txs.get_mut(&seq).expect("started transaction exists").tx;
         let number = tx.attempts.len() as u32 + 1;
+        tx.attempts.reserve_exact(1); // Most transactions make one attempt.
         tx.attempts.push(Attempt {
             id: compose_id(&tx.id, '#', number as u64),
             number,
@@ -180,9 +187,14 @@ impl Engine {
             error: error.error.clone(),
         };
         // Dependents always come later than what they wait on: lowest sequence first fails
-        // everything in creation order.
-        let mut to_fail = std::collections::BTreeMap::from([(seq, error)]);
-        while let Some((seq, error)) = to_fail.pop_first() {
+        // everything in creation order. `seq` fails with `error`, the others with `cause`; one
+        // reached twice is terminal the second time. (A min-heap of sequence numbers, not a
+        // B-tree map to the errors: each B-tree key/value type costs the wasm client ~3 KB
+        // gzipped.)
+        let root = seq;
+        let mut to_fail = BinaryHeap::from([Reverse(seq)]);
+        while let Some(Reverse(seq)) = to_fail.pop() {
+            let error = if seq == root { &error } else { &cause };
             if self.txs[&seq].tx.state.is_terminal() {
                 continue;
             }
@@ -195,7 +207,7 @@ impl Engine {
             self.finished.push_back(seq);
             let dependents = std::mem::take(&mut self.txs.get_mut(&seq).expect("exists").internal.dependents);
             for dependent in dependents {
-                to_fail.entry(dependent).or_insert_with(|| cause.clone());
+                to_fail.push(Reverse(dependent));
             }
         }
     }

@@ -11,7 +11,7 @@ use crate::engine::{Engine, MutationRef, ObjRef, TxInternal, TxSlot};
 use crate::error::MutationError;
 use crate::record::{apply_changes, into_record, Key, Record};
 use crate::transaction::{
-    compose_id, MutationKind, MutationState, PendingMutation, Strategy, Transaction, TransactionState, TxId,
+    compose_id, compose_shared_id, MutationKind, MutationState, PendingMutation, Strategy, Transaction, TransactionState, TxId,
 };
 
 /// One mutation as the app asks for it.
@@ -96,7 +96,7 @@ impl Engine {
         let seq = self.next_seq;
         self.next_seq += 1;
         let timestamp = mutations[0].timestamp;
-        let id = TxId::from(compose_id(&self.client_id, '-', timestamp));
+        let id: TxId = compose_shared_id(&self.client_id, '-', timestamp);
         for (i, m) in mutations.iter_mut().enumerate() {
             m.mutation_id = compose_id(&id, '/', i as u64);
         }
@@ -148,14 +148,22 @@ impl Engine {
                 .get(&mutation.collection)
                 .ok_or(MutationError::UnknownCollection { collection: mutation.collection })?;
             let collection = &self.collections[c as usize];
-            // The key as the collection already holds it, so the mutation shares its allocation.
-            let known_key = |key: String| match collection.visible.get_key_value(key.as_str()) {
-                Some((known, _)) => known.clone(),
-                None => Key::from(key),
-            };
             let current = |key: &Key| match scratch.as_ref().and_then(|s| s.get(&(c, key.clone()))) {
                 Some(record) => record.clone(),
                 None => collection.visible.get(key).cloned(),
+            };
+            // The key as the collection already holds it (so the mutation shares its allocation),
+            // with its current record, in one lookup.
+            let resolve = |key: String| match collection.visible.get_key_value(key.as_str()) {
+                Some((known, record)) => match scratch.as_ref().and_then(|s| s.get(&(c, known.clone()))) {
+                    Some(record) => (known.clone(), record.clone()),
+                    None => (known.clone(), Some(record.clone())),
+                },
+                None => {
+                    let key = Key::from(key);
+                    let record = current(&key);
+                    (key, record)
+                }
             };
             let missing = |key: &Key| MutationError::MissingKey {
                 collection: collection.name.to_string(),
@@ -175,8 +183,8 @@ impl Engine {
                     (MutationKind::Insert, key, self.empty_record.clone(), record.clone(), record)
                 }
                 MutationOp::Update { key, changes } => {
-                    let key = known_key(key);
-                    let original = current(&key).ok_or_else(|| missing(&key))?;
+                    let (key, original) = resolve(key);
+                    let original = original.ok_or_else(|| missing(&key))?;
                     if let Some(new_key) = changes.get(&collection.key_field) {
                         if original.get(&collection.key_field) != Some(new_key) {
                             return Err(MutationError::KeyFieldChanged {
@@ -191,8 +199,8 @@ impl Engine {
                     (MutationKind::Update, key, original, modified, Arc::new(changes))
                 }
                 MutationOp::Delete { key } => {
-                    let key = known_key(key);
-                    let original = current(&key).ok_or_else(|| missing(&key))?;
+                    let (key, original) = resolve(key);
+                    let original = original.ok_or_else(|| missing(&key))?;
                     (MutationKind::Delete, key, original, self.empty_record.clone(), self.empty_record.clone())
                 }
             };

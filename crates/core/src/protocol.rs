@@ -12,6 +12,16 @@ use serde_json::{Map, Value};
 /// Version of Tandem's additions to seed 001, requested with `?protocol=1` on the sync URL.
 pub const PROTOCOL_VERSION: u32 = 1;
 
+/// `value` as JSON text. Serialising the engine's values (JSON values, strings, transactions)
+/// cannot fail; unlike `serde_json::to_string(..).expect(..)` this does not link the `Debug`
+/// formatting of `serde_json::Error` (string escaping, Unicode tables) into the wasm client.
+pub fn json_text<T: Serialize + ?Sized>(value: &T) -> String {
+    match serde_json::to_string(value) {
+        Ok(text) => text,
+        Err(_) => unreachable!("JSON values serialise"),
+    }
+}
+
 /// WebSocket close codes tandem-server uses besides the standard ones (1001 going away, 1009 too
 /// big, 1011 server error). See `docs/protocol.md`.
 pub mod close_code {

@@ -57,7 +57,13 @@ pub fn into_record(value: Value, key_field: &str) -> Result<(Key, Record), Recor
 pub fn apply_changes(record: &mut Record, changes: &Map<String, Value>) {
     let fields = Arc::make_mut(record);
     for (field, value) in changes {
-        fields.insert(field.clone(), value.clone());
+        // In place when the field exists (it usually does): no new key to allocate.
+        match fields.get_mut(field) {
+            Some(slot) => slot.clone_from(value),
+            None => {
+                fields.insert(field.clone(), value.clone());
+            }
+        }
     }
 }
 

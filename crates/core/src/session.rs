@@ -1446,7 +1446,7 @@ fn ops(value: Option<Value>, name: &str) -> Result<Vec<Op>, String> {
 
 /// A `tx` message as text (what `serde_json::to_string(&ClientMessage::Tx(tx))` writes).
 pub fn write_tx(tx: &TxMessage) -> String {
-    let json = |s: &str| serde_json::to_string(s).expect("strings serialise");
+    let json = |s: &str| crate::protocol::json_text(s);
     let mut out = String::with_capacity(64 + tx.ops.len() * 64);
     out.push_str("{\"type\":\"tx\",\"id\":");
     out.push_str(&json(&tx.id));
@@ -1461,7 +1461,7 @@ pub fn write_tx(tx: &TxMessage) -> String {
         out.push_str(&json(&op.key));
         if let Some(value) = &op.value {
             out.push_str(",\"value\":");
-            out.push_str(&serde_json::to_string(value).expect("JSON values serialise"));
+            out.push_str(&crate::protocol::json_text(value));
         }
         if let Some(timestamp) = op.timestamp {
             out.push_str(",\"timestamp\":");

@@ -218,20 +218,44 @@ impl Transaction {
 
 /// `prefix`, `separator`, then `n` in decimal, without the formatting machinery: ids are built
 /// for every transaction, mutation and attempt, and `format!` shows in profiles.
-pub(crate) fn compose_id(prefix: &str, separator: char, mut n: u64) -> String {
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    let mut id = String::with_capacity(prefix.len() + separator.len_utf8() + digits.len() - start);
+pub(crate) fn compose_id(prefix: &str, separator: char, n: u64) -> String {
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(n);
+    let mut id = String::with_capacity(prefix.len() + separator.len_utf8() + digits.len());
     id.push_str(prefix);
     id.push(separator);
-    id.push_str(std::str::from_utf8(&digits[start..]).expect("ASCII digits"));
+    id.push_str(digits);
     id
+}
+
+/// [`compose_id`] as a shared id, in one allocation when it is short (as ids are).
+pub(crate) fn compose_shared_id(prefix: &str, separator: char, n: u64) -> std::sync::Arc<str> {
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(n);
+    let mut buffer = [0u8; 96];
+    let len = prefix.len() + separator.len_utf8() + digits.len();
+    if len > buffer.len() {
+        return compose_id(prefix, separator, n).into();
+    }
+    buffer[..prefix.len()].copy_from_slice(prefix.as_bytes());
+    separator.encode_utf8(&mut buffer[prefix.len()..]);
+    buffer[len - digits.len()..len].copy_from_slice(digits.as_bytes());
+    match std::str::from_utf8(&buffer[..len]) {
+        Ok(id) => id.into(),
+        // Not `expect`, which would link `Utf8Error`'s `Debug` into the wasm client.
+        Err(_) => unreachable!("built from strings"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_prefix_separator_decimal_whatever_the_prefix_length() {
+        assert_eq!(compose_id("c", '/', 0), "c/0");
+        assert_eq!(&*compose_shared_id("client", '-', 1_700_000_000_000_123), "client-1700000000000123");
+        let long = "é".repeat(60);
+        assert_eq!(&*compose_shared_id(&long, '#', u64::MAX), format!("{long}#{}", u64::MAX));
+    }
 }

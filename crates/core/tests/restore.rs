@@ -7,12 +7,19 @@ use serde_json::json;
 use tandem_core::{Engine, EngineConfig, ErrorInfo, SyncBatch, Transaction, TransactionInput, TransactionState::*};
 
 /// A reload: a new engine (new client id, as a new page would have) restored from storage
-/// round-tripped through JSON, with the synced cache restored first.
+/// round-tripped through JSON, with the synced cache restored first. Records are read back as
+/// the browser reads them (`Transaction::from_json`), which must agree with serde's derive.
 fn reload(before: &Harness) -> Harness {
     let records: Vec<Transaction> = before
         .stored
         .values()
-        .map(|tx| serde_json::from_str(&serde_json::to_string(tx).unwrap()).unwrap())
+        .map(|tx| {
+            let json = serde_json::to_string(tx).unwrap();
+            let read = Transaction::from_json(&json).unwrap();
+            assert_eq!(read, serde_json::from_str::<Transaction>(&json).unwrap(), "{json}");
+            assert_eq!(&read, tx);
+            read
+        })
         .collect();
     let mut after = Harness::with_config(EngineConfig { client_id: "reloaded".into(), ..config() });
     after.now = before.now + 1_000;

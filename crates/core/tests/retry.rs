@@ -126,3 +126,31 @@ fn retrying_keeps_the_queue_behind_it_waiting_and_the_key_locked() {
     h.persist_ok(&t1);
     assert_eq!(h.state(&t2), Persisting);
 }
+
+#[test]
+fn deadlines_of_finished_attempts_never_fire_nor_linger_in_poll_timeout() {
+    let mut h = Harness::with_config(EngineConfig { attempt_timeout_ms: Some(5_000), ..config() });
+    h.seed(vec![json!({"id": "a"}), json!({"id": "b"}), json!({"id": "c"})]);
+    let a = h.update("a", json!({"x": 1}));
+    h.advance(1_000);
+    let b = h.update("b", json!({"x": 1}));
+    h.advance(1_000);
+    let c = h.update("c", json!({"x": 1}));
+    assert_eq!(h.engine.poll_timeout(), Some(6_000), "a's deadline first (started at 1 s)");
+    // A cleared deadline under the earliest one, then the earliest one.
+    h.persist_ok(&b);
+    assert_eq!(h.engine.poll_timeout(), Some(6_000));
+    h.persist_ok(&a);
+    assert_eq!(h.engine.poll_timeout(), Some(8_000), "b's cleared deadline is skipped: c's is next");
+    h.advance(5_000);
+    assert_eq!(h.state(&c), Pending, "c timed out at 8 s and waits to retry");
+    assert_eq!(h.tx(&c).attempts.len(), 1);
+    assert_eq!(h.state(&a), Completed);
+    assert_eq!(h.state(&b), Completed);
+    h.persist_ok(&c);
+    assert_eq!(h.state(&c), Pending, "the timed-out attempt's late answer is ignored");
+    h.advance_to_next_timer();
+    h.persist_ok(&c);
+    assert_eq!(h.state(&c), Completed);
+    assert_eq!(h.engine.poll_timeout(), None);
+}
