@@ -96,6 +96,11 @@ try {
   check(wasm, `the build emits the wasm module: ${assets}`)
   const gzipped = gzipSync(readFileSync(join(app, 'dist/assets', wasm))).length
   step(`built: ${assets.join(', ')} (wasm ${(gzipped / 1024).toFixed(0)} KB gzipped)`)
+  // GUIDE §8's size budget, checked on what an app actually ships (size is deterministic, unlike time).
+  const WASM_BUDGET = 150 * 1024
+  if (gzipped > WASM_BUDGET) {
+    throw new Error(`the client wasm is ${gzipped} bytes gzipped, over the ${WASM_BUDGET}-byte budget (GUIDE §8): see docs/browser.md`)
+  }
 
   const server = await serveStatic(join(app, 'dist'))
   const url = `http://127.0.0.1:${server.address().port}/`
