@@ -10,8 +10,13 @@
 //! microtask after the drain, so a burst of mutations shares it) writes every dirty record as
 //! it is then, with the synced-cache changes, in one storage transaction, and runs the
 //! `Persist`/`AwaitSync` calls of those drains only after it completed: nothing reaches the
-//! network before it is on disk. A failed write is reported and retried with the next flush;
-//! the transactions keep running in memory.
+//! network before it is on disk. A transaction already on disk in an earlier version (written
+//! by an earlier flush, or adopted from storage) has its mutations there, which never change, so
+//! its calls run at once, while the write of its newer version (a new attempt) is in flight:
+//! queued work and resumed work do not wait one strict commit per step. A crash meanwhile loses
+//! at most the record of that attempt's start, and the reload re-runs it under the same
+//! idempotency key. A failed write is reported and retried with the next flush; the
+//! transactions keep running in memory.
 //!
 //! While storage opens in the background (see `recovery.rs`), the driver marks records dirty
 //! and keeps cache changes as if it had storage, but flushes nothing: the start ends with the
@@ -60,6 +65,8 @@ pub struct Driver {
     dirty: RefCell<Dirty>,
     cache_ops: RefCell<Vec<CacheOp>>,
     calls: RefCell<Vec<Call>>,
+    /// Unfinished transactions with a version of their record on disk (see the module comment).
+    pub(crate) on_disk: RefCell<FxHashSet<TxId>>,
     flush_scheduled: Cell<bool>,
     wake_up: RefCell<WakeUp>,
     waiters: RefCell<Small<TxId, Vec<(Function, Function)>>>,
@@ -229,6 +236,14 @@ enum Call {
     AwaitSync { id: TxId },
 }
 
+impl Call {
+    fn transaction(&self) -> &TxId {
+        match self {
+            Call::Persist { id, .. } | Call::AwaitSync { id } => id,
+        }
+    }
+}
+
 enum Notice {
     Data { collection: Arc<str>, changes: Array },
     Transactions(Array),
@@ -261,6 +276,7 @@ impl Driver {
             dirty: RefCell::default(),
             cache_ops: RefCell::default(),
             calls: RefCell::default(),
+            on_disk: RefCell::default(),
             flush_scheduled: Cell::new(false),
             wake_up: RefCell::default(),
             waiters: RefCell::default(),
@@ -511,6 +527,7 @@ impl Driver {
                         tx_events.push(convert::transaction_event(&transaction, state.as_str()));
                     }
                     if state.is_terminal() {
+                        self.on_disk.borrow_mut().remove(&transaction);
                         if let Some(waiters) = self.waiters.borrow_mut().remove(&transaction) {
                             if let Some(tx) = engine.transaction(&transaction) {
                                 notices.push(Notice::Settle { waiters, outcome: settle_outcome(tx) });
@@ -665,16 +682,39 @@ impl Driver {
             return;
         }
         let calls = std::mem::take(&mut *self.calls.borrow_mut());
-        if let Some((written, ids, cache)) = self.issue_write() {
-            if let Err(error) = written.await {
-                self.write_failed(error, ids, cache);
+        let (at_once, after_write): (Vec<Call>, Vec<Call>) = {
+            let on_disk = self.on_disk.borrow();
+            calls.into_iter().partition(|call| on_disk.contains(call.transaction()))
+        };
+        let issued = self.issue_write();
+        for call in at_once {
+            self.run_call(call);
+        }
+        if let Some((written, ids, cache)) = issued {
+            match written.await {
+                Ok(()) => self.written(&ids),
+                Err(error) => self.write_failed(error, ids, cache),
             }
         }
         if self.closed.get() {
             return;
         }
-        for call in calls {
+        for call in after_write {
             self.run_call(call);
+        }
+    }
+
+    /// Notes the unfinished transactions of a completed write as on disk.
+    fn written(&self, ids: &[TxId]) {
+        let Ok(engine) = self.engine.try_borrow() else {
+            return; // Only a call into the engine's user code could hold it; the next write notes them.
+        };
+        let mut on_disk = self.on_disk.borrow_mut();
+        for id in ids {
+            match engine.transaction(id) {
+                Some(tx) if !tx.state.is_terminal() => on_disk.insert(id.clone()),
+                _ => on_disk.remove(id),
+            };
         }
     }
 

@@ -31,7 +31,7 @@ use crate::driver::{unreadable, unreadable_transaction, Driver};
 use crate::errors::Error;
 use crate::storage::{CacheContents, LocalFuture, Storage, StorageError, StorageErrorKind};
 use crate::tabs::{self, acquire, adopt_lock_name, client_lock_name, held_lock_names, live_owners, Watches};
-use crate::tasks::{promise, spawn};
+use crate::tasks::{next_task, promise, spawn};
 use crate::timers::now;
 
 /// Opens the storage a client starts with (IndexedDB, or what a test provides).
@@ -138,6 +138,10 @@ impl Driver {
         self.cache_loaded(None); // If it never was: no storage, or closed meanwhile.
         if !stored {
             self.lose_storage();
+        } else if self.on_disk.borrow().len() > 0 {
+            // Recovered work resumes in a later task: the app renders the recovered records
+            // before the resumed persist calls (which need not wait for the write) take the thread.
+            next_task().await;
         }
         self.starting.set(false);
         if !self.closed.get() {
@@ -325,9 +329,15 @@ impl Driver {
                 let mut unreadable = Vec::new();
                 {
                     let mut parked = self.parked.borrow_mut();
+                    let mut on_disk = self.on_disk.borrow_mut();
                     for stored in adoption.adopted {
                         match Transaction::from_json(&stored.json) {
-                            Ok(tx) => parked.transactions.push(tx),
+                            Ok(tx) => {
+                                if !tx.state.is_terminal() {
+                                    on_disk.insert(tx.id.clone());
+                                }
+                                parked.transactions.push(tx);
+                            }
                             Err(e) => unreadable.push(unreadable_transaction(&stored.id, e)),
                         }
                     }

@@ -32,3 +32,16 @@ fn spawn_boxed(future: Task) {
 fn promise_boxed(future: PromiseTask) -> Promise {
     wasm_bindgen_futures::future_to_promise(future)
 }
+
+/// Resolves in a later task of the event loop (a `setTimeout(0)`), after the rendering and input
+/// work queued before it.
+pub(crate) async fn next_task() {
+    let mut resolve = None;
+    let later = Promise::new(&mut |res, _| resolve = Some(res));
+    let resolve = resolve.expect("the executor runs synchronously");
+    // Kept until it fired: dropping a `Timeout` cancels it.
+    let _timeout = gloo_timers::callback::Timeout::new(0, move || {
+        resolve.call0(&JsValue::UNDEFINED).ok();
+    });
+    wasm_bindgen_futures::JsFuture::from(later).await.ok();
+}

@@ -1,5 +1,6 @@
-//! The outbox on real IndexedDB: a transaction is on disk before its persist runs, a burst of
-//! mutations shares one write, and records carry their owner.
+//! The outbox on real IndexedDB: a transaction is on disk before its persist runs (and, once it
+//! is, later attempts do not wait for another write), a burst of mutations shares one write, and
+//! records carry their owner.
 #![cfg(target_arch = "wasm32")]
 
 mod common;
@@ -86,6 +87,39 @@ async fn a_transaction_is_on_disk_before_its_persist_is_called() {
     assert_eq!(*seen_on_disk.borrow(), vec![Some("persisting".to_string()); 3]);
     let owners: Vec<String> = durable.borrow().iter().flat_map(|b| b.put.iter().map(|s| s.owner.clone())).collect();
     assert!(owners.iter().all(|o| *o == client.client_id()), "every record names its owner");
+    client.close().await.ok();
+    delete_database(&db).await;
+}
+
+#[wasm_bindgen_test]
+async fn a_queued_transaction_already_on_disk_is_persisted_without_waiting_for_another_write() {
+    let db = unique_db("on-disk");
+    let (client, durable) = recording_client(&db).await;
+    let seen_on_disk: Rc<RefCell<Vec<(String, Option<String>)>>> = Rc::default();
+    let persist = {
+        let (durable, seen) = (durable.clone(), seen_on_disk.clone());
+        Persist::new(move |id, _| {
+            seen.borrow_mut().push((id.to_string(), stored_state(&durable.borrow(), id)));
+            Answer::Resolve
+        })
+    };
+    let todos =
+        client.collection(object(&[("id", "todos".into()), ("mutationFn", mutation_fn(&persist, None))])).unwrap();
+    let first = todos.insert(js(json!({"id": "a", "n": 0})), JsValue::UNDEFINED).unwrap().id();
+    // Queued behind `first` (same key): written once as queued, in the same burst.
+    let second = todos.update(js(json!("a")), js(json!({"n": 1})), JsValue::UNDEFINED).unwrap().id();
+    wait_until("both completed", 2_000.0, || state_of(&client, &second) == "completed").await;
+    assert_eq!(state_of(&client, &first), "completed");
+    assert_eq!(
+        *seen_on_disk.borrow(),
+        vec![
+            (first.clone(), Some("persisting".to_string())),
+            // Its mutations were on disk already: the write of its attempt did not hold it.
+            (second.clone(), Some("queued".to_string())),
+        ]
+    );
+    wait_until("the last write", 2_000.0, || stored_state(&durable.borrow(), &second).as_deref() == Some("completed"))
+        .await;
     client.close().await.ok();
     delete_database(&db).await;
 }

@@ -56,7 +56,7 @@ export const SCENARIOS = [
     id: "outbox-recover", short: "4b. 1000 pending recovered", part: "client", title: "4b. …then recovered after a reload",
     sizes: [1_000], sizeLabel: "transactions", unit: "ms",
     systems: ["tandem", "tanstack-offline", "plain-js"],
-    how: "The next page load (same browser profile): from after the library's import until the 1000 records are visible again and the 1000 transactions pending. tandem-sync: `createCollection` + `await client.ready`; TanStack: `startOfflineExecutor` + `waitForInit()`; plain JS: open + `getAll` + Map + callback.",
+    how: "The next page load (same browser profile): from after the library's import until the 1000 records are visible again and the 1000 transactions pending. tandem-sync: `createCollection`, until its subscriptions report the records and the pending transactions; TanStack: `startOfflineExecutor` + `waitForInit()`; plain JS: open + `getAll` + Map + callback.",
   },
   {
     id: "cold-start", short: "5. cold start, first data", part: "client", title: "5. Cold start: time to first data, 100k records cached in IndexedDB",
