@@ -57,14 +57,10 @@ impl Collection {
     ) -> Result<TransactionHandle, JsValue> {
         let ops = if js_sys::Array::is_array(&records) {
             // One conversion for the whole batch.
-            match convert::value_from_js(&records)? {
-                serde_json::Value::Array(values) => {
-                    values.into_iter().map(|record| MutationOp::Insert { record }).collect()
-                }
-                _ => unreachable!("an array converts to an array"),
-            }
+            let records = convert::inserted_list_from_js(&records, &self.name)?;
+            records.into_iter().map(|record| MutationOp::Insert { record }).collect()
         } else {
-            vec![MutationOp::Insert { record: convert::value_from_js(&records)? }]
+            vec![MutationOp::Insert { record: convert::inserted_from_js(&records, &self.name, 0)? }]
         };
         Ok(self.transact(ops, &options)?)
     }

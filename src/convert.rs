@@ -13,11 +13,11 @@ use std::sync::Arc;
 
 use js_sys::{Array, Function, Object, Reflect};
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tandem_core::protocol::json_text;
 use tandem_core::{
-    ChangeKind, HistoryPolicy, Key, Mutation, MutationOp, PendingMutation, Record, RetryPolicy, Strategy, SyncBatch,
-    SyncChange, Transaction,
+    ChangeKind, Fields, HistoryPolicy, Key, Mutation, MutationError, MutationOp, PendingMutation, Record, RecordProblem,
+    RetryPolicy, Strategy, SyncBatch, SyncChange, SyncError, Transaction,
 };
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -109,27 +109,54 @@ pub fn transaction_event(id: &str, state: &str) -> JsValue {
 
 // ---- data: JS → Rust ----
 
-pub fn value_from_js(value: &JsValue) -> Result<Value, Error> {
+/// A JS value's JSON text; `null` for `undefined` or a function (which JSON cannot hold).
+fn json_from_js(value: &JsValue) -> Result<String, Error> {
     let text = js_sys::JSON::stringify(value).map_err(|e| {
         let (_, message) = crate::errors::name_and_message(&e);
         Error::invalid(format!("not JSON data: {message}"))
     })?;
-    let Some(text) = text.as_string() else {
-        return Ok(Value::Null);
-    }; // `undefined`, a function
-    serde_json::from_str(&text).map_err(|e| Error::invalid(format!("not JSON data: {e}")))
+    Ok(text.as_string().unwrap_or_else(|| "null".into()))
 }
 
-/// A JS object as a record's fields.
-pub fn object_from_js(value: &JsValue, what: &str) -> Result<Map<String, Value>, Error> {
-    match value_from_js(value)? {
-        Value::Object(map) => Ok(map),
-        _ => Err(Error::invalid(format!("{what} must be an object"))),
-    }
+fn not_json(e: serde_json::Error) -> Error {
+    Error::invalid(format!("not JSON data: {e}"))
+}
+
+pub fn value_from_js(value: &JsValue) -> Result<Value, Error> {
+    serde_json::from_str(&json_from_js(value)?).map_err(not_json)
+}
+
+/// A JS object as a record's fields, parsed straight from its JSON text (no intermediate
+/// `serde_json::Map`), in the object's key order. `Ok(None)`: not an object.
+fn fields_from_js(value: &JsValue) -> Result<Option<Fields>, Error> {
+    Fields::parse(&json_from_js(value)?).map_err(not_json)
+}
+
+pub fn object_from_js(value: &JsValue, what: &str) -> Result<Fields, Error> {
+    fields_from_js(value)?.ok_or_else(|| Error::invalid(format!("{what} must be an object")))
 }
 
 pub fn record_from_js(value: &JsValue) -> Result<Record, Error> {
     object_from_js(value, "a record").map(Arc::new)
+}
+
+/// The record of insert number `index` into `collection`; not an object is the engine's
+/// `InvalidRecordError`.
+pub fn inserted_from_js(value: &JsValue, collection: &str, index: usize) -> Result<Fields, Error> {
+    fields_from_js(value)?.ok_or_else(|| not_a_record(collection, index))
+}
+
+/// The records of a JS array inserted into `collection`, from one JSON text.
+pub fn inserted_list_from_js(values: &JsValue, collection: &str) -> Result<Vec<Fields>, Error> {
+    Fields::parse_list(&json_from_js(values)?).map_err(not_json)?.map_err(|index| not_a_record(collection, index))
+}
+
+fn not_a_synced_record(collection: &str, index: usize) -> Error {
+    SyncError::InvalidRecord { collection: collection.into(), index, problem: RecordProblem::NotAnObject }.into()
+}
+
+fn not_a_record(collection: &str, index: usize) -> Error {
+    MutationError::InvalidRecord { collection: collection.into(), index, problem: RecordProblem::NotAnObject }.into()
 }
 
 /// A record key: a string, or a number in its JSON spelling (as the core keys numeric fields).
@@ -307,7 +334,8 @@ pub fn mutations_from_js(mutations: &JsValue) -> Result<Vec<Mutation>, Error> {
     mutations
         .unchecked_ref::<Array>()
         .iter()
-        .map(|m| {
+        .enumerate()
+        .map(|(index, m)| {
             let collection =
                 string(&m, "collection")?.ok_or_else(|| Error::invalid("a mutation needs a `collection`"))?;
             let key = || -> Result<String, Error> {
@@ -315,8 +343,10 @@ pub fn mutations_from_js(mutations: &JsValue) -> Result<Vec<Mutation>, Error> {
             };
             let op = match string(&m, "type")?.as_deref() {
                 Some("insert") => MutationOp::Insert {
-                    record: value_from_js(
+                    record: inserted_from_js(
                         &field(&m, "value").ok_or_else(|| Error::invalid("an insert needs a `value`"))?,
+                        &collection,
+                        index,
                     )?,
                 },
                 Some("update") => MutationOp::Update {
@@ -334,7 +364,7 @@ pub fn mutations_from_js(mutations: &JsValue) -> Result<Vec<Mutation>, Error> {
 
 /// What `onUpdate` (or the data `setup` resolved with) carries.
 pub struct SyncUpdate {
-    pub batch: SyncBatch,
+    pub batch: SyncBatch<Fields>,
     /// `Some(p)`: the sync position to store with this batch.
     pub position: Option<Option<String>>,
 }
@@ -343,11 +373,15 @@ pub struct SyncUpdate {
 /// {type: 'delete', key}], confirms?, snapshot?, maxTimestamp?, position?}`. An initial load is
 /// a snapshot unless it says otherwise.
 pub fn sync_update(collection: &str, update: &JsValue, initial: bool) -> Result<SyncUpdate, Error> {
-    let mut batch = SyncBatch::new(collection);
+    let mut batch = SyncBatch::<Fields>::of(collection);
     batch.snapshot = initial;
     let mut position = None;
     let changes = if Array::is_array(update) {
-        update.clone()
+        // The records in one JSON text, parsed straight into the engine's form.
+        let records = Fields::parse_list(&json_from_js(update)?).map_err(not_json)?;
+        let records = records.map_err(|index| not_a_synced_record(collection, index))?;
+        batch.changes = records.into_iter().map(SyncChange::Upsert).collect();
+        return Ok(SyncUpdate { batch, position });
     } else if update.is_object() {
         if let Some(snapshot) = field(update, "snapshot") {
             batch.snapshot = snapshot.is_truthy();
@@ -366,17 +400,15 @@ pub fn sync_update(collection: &str, update: &JsValue, initial: bool) -> Result<
     } else {
         return Err(Error::invalid("a sync update is an array of records or an object with `changes`"));
     };
-    for change in one_or_many(&changes) {
-        if Array::is_array(update) {
-            batch.changes.push(SyncChange::Upsert(value_from_js(&change)?));
-            continue;
-        }
-        match string(&change, "type")?.as_deref() {
-            Some("upsert") | Some("insert") | Some("update") => batch.changes.push(SyncChange::Upsert(value_from_js(
-                &field(&change, "value").ok_or_else(|| Error::invalid("an upsert needs a `value`"))?,
-            )?)),
+    for (index, change) in one_or_many(&changes).iter().enumerate() {
+        match string(change, "type")?.as_deref() {
+            Some("upsert") | Some("insert") | Some("update") => {
+                let value = field(change, "value").ok_or_else(|| Error::invalid("an upsert needs a `value`"))?;
+                let record = fields_from_js(&value)?.ok_or_else(|| not_a_synced_record(collection, index))?;
+                batch.changes.push(SyncChange::Upsert(record));
+            }
             Some("delete") => batch.changes.push(SyncChange::Delete(Key::from(key_from_js(
-                &field(&change, "key").ok_or_else(|| Error::invalid("a delete needs a `key`"))?,
+                &field(change, "key").ok_or_else(|| Error::invalid("a delete needs a `key`"))?,
             )?))),
             _ => return Err(Error::invalid("a sync change's `type` must be 'upsert' or 'delete'")),
         }

@@ -29,9 +29,8 @@ use std::sync::Arc;
 
 use js_sys::{Array, Function, Promise};
 use rustc_hash::FxHashSet;
-use serde_json::Value;
 use tandem_core::{
-    key_of, ChangeKind, CollectionConfig, Effect, Engine, Strategy, SyncChange, Transaction, TransactionInput,
+    ChangeKind, CollectionConfig, Effect, Engine, Fields, Strategy, SyncChange, Transaction, TransactionInput,
     TransactionState, TxId,
 };
 use wasm_bindgen::prelude::*;
@@ -346,10 +345,14 @@ impl Driver {
             // are shown over the last synced data.
             let cached = self.parked.borrow_mut().cache.remove(&name);
             if let Some(rows) = cached {
-                let mut batch = tandem_core::SyncBatch::new(&name).as_snapshot();
+                let mut batch = tandem_core::SyncBatch::<Fields>::of(&name).as_snapshot();
                 for json in rows {
-                    match serde_json::from_str::<Value>(&json) {
-                        Ok(value) => batch.changes.push(SyncChange::Upsert(value)),
+                    match Fields::parse(&json) {
+                        Ok(Some(record)) => batch.changes.push(SyncChange::Upsert(record)),
+                        Ok(None) => self
+                            .callback_errors
+                            .borrow_mut()
+                            .push(unreadable(&format!("a cached record of `{name}`"), "not an object")),
                         Err(e) => self
                             .callback_errors
                             .borrow_mut()
@@ -436,7 +439,7 @@ impl Driver {
     }
 
     /// The cache writes mirroring a batch: the synced records as the server sent them.
-    fn cache_ops_for(&self, batch: &tandem_core::SyncBatch) -> Vec<CacheOp> {
+    fn cache_ops_for(&self, batch: &tandem_core::SyncBatch<Fields>) -> Vec<CacheOp> {
         let collections = self.collections.borrow();
         let Some(state) = collections.get(batch.collection.as_str()) else {
             return Vec::new();
@@ -450,7 +453,7 @@ impl Driver {
             match change {
                 SyncChange::Upsert(value) => {
                     // Malformed records make the engine refuse the whole batch: skip them here.
-                    let Some(key) = value.as_object().and_then(|m| key_of(m, &state.key_field).ok()) else {
+                    let Ok(key) = value.key(&state.key_field) else {
                         continue;
                     };
                     let json = tandem_core::protocol::json_text(value);

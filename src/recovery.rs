@@ -22,8 +22,7 @@
 use std::rc::Rc;
 
 use js_sys::{Function, Promise};
-use serde_json::Value;
-use tandem_core::{SyncBatch, SyncChange, Transaction};
+use tandem_core::{Fields, SyncBatch, SyncChange, Transaction};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
@@ -138,7 +137,7 @@ impl Driver {
         self.cache_loaded(None); // If it never was: no storage, or closed meanwhile.
         if !stored {
             self.lose_storage();
-        } else if self.on_disk.borrow().len() > 0 {
+        } else if !self.on_disk.borrow().is_empty() {
             // Recovered work resumes in a later task: the app renders the recovered records
             // before the resumed persist calls (which need not wait for the write) take the thread.
             next_task().await;
@@ -240,10 +239,11 @@ impl Driver {
         for name in names {
             let rows = self.parked.borrow_mut().cache.remove(&name).unwrap_or_default();
             let position = self.parked.borrow_mut().positions.remove(&name);
-            let mut batch = SyncBatch::new(&*name);
+            let mut batch = SyncBatch::<Fields>::of(&*name);
             for json in rows {
-                match serde_json::from_str::<Value>(&json) {
-                    Ok(value) => batch.changes.push(SyncChange::Upsert(value)),
+                match Fields::parse(&json) {
+                    Ok(Some(record)) => batch.changes.push(SyncChange::Upsert(record)),
+                    Ok(None) => errors.push(unreadable(&format!("a cached record of `{name}`"), "not an object")),
                     Err(e) => errors.push(unreadable(&format!("a cached record of `{name}`"), e)),
                 }
             }

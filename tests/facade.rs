@@ -69,6 +69,30 @@ async fn refused_mutations_throw_errors_with_a_stable_name_and_their_context() {
 }
 
 #[wasm_bindgen_test]
+async fn records_keep_the_key_order_they_were_written_in_and_non_objects_are_invalid_records() {
+    let client = memory_client().await;
+    let todos = todos(&client, json!([])).await;
+    let parse = |text: &str| js_sys::JSON::parse(text).unwrap();
+    let text = |value: JsValue| js_sys::JSON::stringify(&value).unwrap().as_string().unwrap();
+
+    todos.insert(parse(r#"{"title":"x","id":"a","done":false}"#), JsValue::UNDEFINED).unwrap();
+    assert_eq!(text(todos.get(js(json!("a"))).unwrap()), r#"{"title":"x","id":"a","done":false}"#);
+    todos.update(js(json!("a")), parse(r#"{"z":1,"done":true}"#), JsValue::UNDEFINED).unwrap();
+    assert_eq!(text(todos.get(js(json!("a"))).unwrap()), r#"{"title":"x","id":"a","done":true,"z":1}"#);
+
+    let e = expect_error(todos.insert(js(json!([{"id": "b"}, 5])), JsValue::UNDEFINED), "InvalidRecordError");
+    assert_eq!((get_str(&e, "collection"), get(&e, "index").as_f64()), ("todos".into(), Some(1.0)));
+    assert!(get_str(&e, "message").contains("is not a JSON object"));
+    let e = expect_error(
+        client.mutate(js(json!([{"type": "delete", "collection": "todos", "key": "a"},
+                                {"type": "insert", "collection": "todos", "value": "text"}])), JsValue::UNDEFINED),
+        "InvalidRecordError",
+    );
+    assert_eq!(get(&e, "index").as_f64(), Some(1.0));
+    assert!(todos.get(js(json!("b"))).unwrap().is_undefined() && !todos.get(js(json!("a"))).unwrap().is_undefined());
+}
+
+#[wasm_bindgen_test]
 async fn subscribers_receive_only_the_changed_keys_with_their_new_values() {
     let client = memory_client().await;
     let todos = todos(&client, json!([{"id": "a", "n": 1}, {"id": "b", "n": 2}, {"id": "c", "n": 3}])).await;

@@ -1,5 +1,7 @@
 //! Engine benchmarks (GUIDE §8): one optimistic update on a 100k-record collection (≤ 5 µs),
-//! a 10k-record batch insert (≤ 10 ms), 10k sync updates with 100 transactions pending.
+//! a 10k-record batch insert (≤ 10 ms), 10k sync updates with 100 transactions pending — as
+//! JSON values, which the engine converts to its record form, and as `Fields`, parsed straight
+//! into it.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -7,7 +9,7 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use serde_json::{json, Value};
 use tandem_core::{
-    CollectionConfig, Effect, Engine, EngineConfig, HistoryPolicy, SyncBatch, SyncChange, TransactionInput,
+    CollectionConfig, Effect, Engine, EngineConfig, Fields, HistoryPolicy, SyncBatch, SyncChange, TransactionInput,
 };
 
 const TODOS: &str = "todos";
@@ -89,6 +91,12 @@ fn batch_insert(c: &mut Criterion) {
 }
 
 fn sync_with_pending(c: &mut Criterion) {
+    sync_updates(c, "10k sync updates, 100 transactions pending", |v| v);
+    sync_updates(c, "10k sync updates as Fields, 100 transactions pending", |v| Fields::try_from(v).unwrap());
+}
+
+/// 10k sync updates whose records are `R`s made by `record` (outside the measurement).
+fn sync_updates<R: tandem_core::UpsertRecord>(c: &mut Criterion, name: &str, record: fn(Value) -> R) {
     let setup = || {
         let mut engine = engine_with(10_000);
         for i in 0..100 {
@@ -96,13 +104,13 @@ fn sync_with_pending(c: &mut Criterion) {
             engine.mutate(1, TransactionInput::new().update(TODOS, &key, json!({"done": true}))).unwrap();
         }
         drain(&mut engine);
-        let mut batch = SyncBatch::new(TODOS);
+        let mut batch = SyncBatch::of(TODOS);
         batch.changes = (0..10_000)
-            .map(|i| SyncChange::Upsert(json!({"id": format!("k{i}"), "title": "renamed", "done": false})))
+            .map(|i| SyncChange::Upsert(record(json!({"id": format!("k{i}"), "title": "renamed", "done": false}))))
             .collect();
         (engine, batch)
     };
-    c.bench_function("10k sync updates, 100 transactions pending", |b| {
+    c.bench_function(name, |b| {
         b.iter_batched(
             setup,
             |(mut engine, batch)| {

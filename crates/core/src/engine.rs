@@ -6,14 +6,13 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Arc;
 
 use rustc_hash::{FxHashMap, FxHashSet};
-use serde_json::Map;
 
 use crate::config::{CollectionConfig, EngineConfig, HistoryPolicy};
 use crate::effect::{ChangeKind, Effect, KeyChange};
 use crate::error::EngineError;
 use crate::hlc::Hlc;
 use crate::merge::Merge;
-use crate::record::{Key, Record};
+use crate::record::{Fields, Key, Record};
 use crate::retry::{RetryPolicy, SplitMix64};
 use crate::transaction::{Transaction, TransactionState, TxId};
 use crate::tx_table::TxTable;
@@ -179,7 +178,7 @@ impl Engine {
             dirty: Vec::new(),
             dirty_set: FxHashSet::default(),
             finished: VecDeque::new(),
-            empty_record: Arc::new(Map::new()),
+            empty_record: Arc::new(Fields::new()),
         }
     }
 
@@ -374,12 +373,14 @@ impl Engine {
         let mut changes: smallvec::SmallVec<[(u32, Vec<KeyChange>); 1]> = smallvec::SmallVec::new();
         if dirty.len() > 1024 {
             // A big batch: grow each touched collection's visible map once, not by doublings.
-            let mut per_collection: FxHashMap<u32, usize> = FxHashMap::default();
+            // Counted in a vector by collection index (a map type of its own would add its
+            // hashing code to the wasm client).
+            let mut per_collection = vec![0usize; self.collections.len()];
             for (c, _) in &dirty {
-                *per_collection.entry(*c).or_default() += 1;
+                per_collection[*c as usize] += 1;
             }
-            for (c, n) in per_collection {
-                self.collections[c as usize].visible.reserve(n);
+            for (collection, n) in self.collections.iter_mut().zip(per_collection) {
+                collection.visible.reserve(n);
             }
         }
         for (c, key) in dirty.drain(..) {
@@ -402,7 +403,11 @@ impl Engine {
                 None => changes.push((c, vec![change])),
             }
         }
-        self.dirty = dirty; // keep the buffer: recomputing never marks keys dirty
+        // Keep the buffer (recomputing never marks keys dirty), unless a big batch grew it: it
+        // would hold on to 24 bytes per key of that batch for good.
+        if dirty.capacity() <= 1024 {
+            self.dirty = dirty;
+        }
         changes.sort_unstable_by_key(|(c, _)| *c);
         for (c, changes) in changes {
             let collection = self.collections[c as usize].name.clone();

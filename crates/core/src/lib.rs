@@ -25,6 +25,7 @@ mod config;
 mod effect;
 mod engine;
 mod error;
+pub mod field_name;
 mod history;
 pub mod hlc;
 mod lifecycle;
@@ -32,6 +33,7 @@ mod merge;
 mod mutate;
 pub mod protocol;
 mod record;
+mod record_json;
 mod restore;
 mod retry;
 pub mod session;
@@ -47,10 +49,11 @@ pub use engine::Engine;
 pub use error::{EngineError, MutationError, SyncError};
 pub use merge::{reapply, Merge};
 pub use mutate::{Mutation, MutationOp, TransactionInput};
-pub use record::{key_of, Key, Record, RecordProblem};
+pub use field_name::FieldName;
+pub use record::{key_of, Fields, Key, Record, RecordProblem};
 pub use retry::{RetryPolicy, SplitMix64};
 pub use session::{Session, SessionConfig, SyncState};
-pub use sync::{SyncBatch, SyncChange};
+pub use sync::{SyncBatch, SyncChange, UpsertRecord};
 pub use transaction::{
     Attempt, ErrorInfo, MutationKind, MutationState, PendingMutation, Strategy, Transaction, TransactionError,
     TransactionState, TxId,

@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::engine::{Engine, MutationRef, ObjRef, TxInternal, TxSlot};
 use crate::error::MutationError;
-use crate::record::{apply_changes, into_record, Key, Record};
+use crate::record::{apply_changes, record_of, Fields, Key, Record};
 use crate::transaction::{
     compose_id, compose_shared_id, MutationKind, MutationState, PendingMutation, Strategy, Transaction, TransactionState, TxId,
 };
@@ -27,9 +27,9 @@ pub struct Mutation {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum MutationOp {
     /// A whole new record, which must carry the collection's key field.
-    Insert { record: Value },
+    Insert { record: Fields },
     /// Fields to set on an existing record.
-    Update { key: String, changes: Map<String, Value> },
+    Update { key: String, changes: Fields },
     Delete { key: String },
 }
 
@@ -49,17 +49,16 @@ impl TransactionInput {
         Self::default()
     }
 
+    /// `record` must be a JSON object; anything else inserts `{}`, refused for its missing key.
     pub fn insert(mut self, collection: &str, record: Value) -> Self {
+        let record = Fields::try_from(record).unwrap_or_default();
         self.push(collection, MutationOp::Insert { record });
         self
     }
 
     /// `changes` must be a JSON object; anything else is an empty update.
     pub fn update(mut self, collection: &str, key: &str, changes: Value) -> Self {
-        let changes = match changes {
-            Value::Object(map) => map,
-            _ => Map::new(),
-        };
+        let changes = Fields::try_from(changes).unwrap_or_default();
         self.push(collection, MutationOp::Update { key: key.into(), changes });
         self
     }
@@ -171,7 +170,7 @@ impl Engine {
             };
             let (kind, key, original, modified, changes) = match mutation.op {
                 MutationOp::Insert { record } => {
-                    let (key, record) = into_record(record, &collection.key_field).map_err(|problem| {
+                    let (key, record) = record_of(record, &collection.key_field).map_err(|problem| {
                         MutationError::InvalidRecord { collection: collection.name.to_string(), index, problem }
                     })?;
                     if current(&key).is_some() {

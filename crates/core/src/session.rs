@@ -1240,7 +1240,7 @@ fn build_tx(tx: &Transaction, target: &Target, namespace: Option<&str>) -> Resul
         let op = match m.kind {
             MutationKind::Delete => Op::delete(key.clone(), Some(m.timestamp)),
             MutationKind::Insert | MutationKind::Update => {
-                Op::put(key.clone(), Value::Object((*m.modified).clone()), Some(m.timestamp))
+                Op::put(key.clone(), m.modified.to_value(), Some(m.timestamp))
             }
         };
         ops.push(op);

@@ -5,27 +5,31 @@
 //! reflects them reaches the synced layer — one that arrived after its persist succeeded, or in
 //! the batch confirming it — so the visible record never flickers back to old data.
 
+use std::sync::Arc;
+
 use rustc_hash::FxHashSet;
 use serde_json::Value;
 
 use crate::engine::{Engine, HeldChange};
 use crate::error::SyncError;
-use crate::record::{into_record, Key, Record};
+use crate::record::{into_record, key_from, Fields, Key, Record, RecordProblem, Records};
 use crate::transaction::TransactionState;
 
-/// One server-side change to one record.
+/// One server-side change to one record. An upsert carries the record's whole new value (an
+/// object with the collection's key field): a JSON value (the default, as drivers have handed
+/// it over so far), or [`Fields`] parsed straight into the engine's record form, which spares
+/// the engine a conversion (see `Fields::parse`).
 #[derive(Clone, Debug, PartialEq)]
-pub enum SyncChange {
-    /// The record's whole new value (an object with the collection's key field).
-    Upsert(Value),
+pub enum SyncChange<R = Value> {
+    Upsert(R),
     Delete(Key),
 }
 
 /// A batch of sync changes for one collection, applied atomically.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct SyncBatch {
+#[derive(Clone, Debug, PartialEq)]
+pub struct SyncBatch<R = Value> {
     pub collection: String,
-    pub changes: Vec<SyncChange>,
+    pub changes: Vec<SyncChange<R>>,
     /// Transactions the server confirms are contained in this batch (the echo of their write):
     /// they complete, and their optimistic layer gives way to this data.
     pub confirms: Vec<String>,
@@ -35,12 +39,32 @@ pub struct SyncBatch {
     pub max_timestamp: Option<u64>,
 }
 
+impl<R> Default for SyncBatch<R> {
+    fn default() -> Self {
+        SyncBatch {
+            collection: String::new(),
+            changes: Vec::new(),
+            confirms: Vec::new(),
+            snapshot: false,
+            max_timestamp: None,
+        }
+    }
+}
+
 impl SyncBatch {
+    /// A batch whose upserts are JSON values.
     pub fn new(collection: impl Into<String>) -> Self {
+        Self::of(collection)
+    }
+}
+
+impl<R> SyncBatch<R> {
+    /// A batch whose upserts are `R`s (`SyncBatch::<Fields>::of(..)`).
+    pub fn of(collection: impl Into<String>) -> Self {
         SyncBatch { collection: collection.into(), ..Default::default() }
     }
 
-    pub fn upsert(mut self, record: Value) -> Self {
+    pub fn upsert(mut self, record: R) -> Self {
         self.changes.push(SyncChange::Upsert(record));
         self
     }
@@ -61,9 +85,35 @@ impl SyncBatch {
     }
 }
 
+/// What a sync upsert can carry: a `serde_json::Value` or [`Fields`] (sealed).
+pub trait UpsertRecord: sealed::Sealed {
+    /// The record and its key, shared with `known`'s if it holds the record already.
+    #[doc(hidden)]
+    fn into_keyed(self, key_field: &str, known: Option<&Records>) -> Result<(Key, Record), RecordProblem>;
+}
+
+impl UpsertRecord for Value {
+    fn into_keyed(self, key_field: &str, known: Option<&Records>) -> Result<(Key, Record), RecordProblem> {
+        into_record(self, key_field, known)
+    }
+}
+
+impl UpsertRecord for Fields {
+    fn into_keyed(self, key_field: &str, known: Option<&Records>) -> Result<(Key, Record), RecordProblem> {
+        let key = key_from(self.get(key_field), known)?;
+        Ok((key, Arc::new(self)))
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for serde_json::Value {}
+    impl Sealed for crate::record::Fields {}
+}
+
 impl Engine {
     /// Applies a batch from the sync step. Refused as a whole if any record is malformed.
-    pub fn sync_received(&mut self, now: u64, batch: SyncBatch) -> Result<(), SyncError> {
+    pub fn sync_received<R: UpsertRecord>(&mut self, now: u64, batch: SyncBatch<R>) -> Result<(), SyncError> {
         let c = *self
             .collection_index
             .get(&batch.collection)
@@ -73,7 +123,8 @@ impl Engine {
         for (index, change) in batch.changes.into_iter().enumerate() {
             changes.push(match change {
                 SyncChange::Upsert(value) => {
-                    let (key, record) = into_record(value, &collection.key_field).map_err(|problem| {
+                    let known = Some(&collection.synced);
+                    let (key, record) = value.into_keyed(&collection.key_field, known).map_err(|problem| {
                         SyncError::InvalidRecord { collection: batch.collection.clone(), index, problem }
                     })?;
                     (key, Some(record))
@@ -82,14 +133,16 @@ impl Engine {
             });
         }
         if batch.snapshot {
-            let mentioned: FxHashSet<&Key> = changes.iter().map(|(k, _)| k).collect();
+            // Owned keys (reference-count increments): the same set type as below, so the wasm
+            // client carries one copy of its code.
+            let mentioned: FxHashSet<Key> = changes.iter().map(|(k, _)| k.clone()).collect();
             let gone: Vec<Key> = collection
                 .synced
                 .keys()
                 .chain(collection.held.keys())
                 // Keys known only from the overlay (a completed insert the server no longer has).
                 .chain(collection.overlay.keys())
-                .filter(|k| !mentioned.contains(k))
+                .filter(|k| !mentioned.contains(*k))
                 .cloned()
                 .collect::<FxHashSet<Key>>()
                 .into_iter()

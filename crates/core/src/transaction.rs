@@ -200,7 +200,7 @@ impl Transaction {
             let Value::Object(keys) = entry else { unreachable!("collections map to objects") };
             let change = match m.kind {
                 MutationKind::Delete => Value::Null,
-                _ => Value::Object((*m.changes).clone()),
+                _ => Value::Object(m.changes.to_map()),
             };
             match (keys.get_mut(&*m.key), change) {
                 // Several mutations of one key in one transaction: later fields win.

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::record::Record;
+use crate::record::{Fields, Record};
 use crate::transaction::{
     Attempt, ErrorInfo, MutationKind, MutationState, PendingMutation, Strategy, Transaction, TransactionError,
     TransactionState,
@@ -28,7 +28,7 @@ impl Transaction {
 
     /// Reads a transaction from its JSON value (as `serde_json::from_value` would).
     pub fn from_value(value: Value) -> Result<Transaction, String> {
-        let mut f = Fields::of(
+        let mut f = Reader::of(
             value,
             &[
                 "id",
@@ -75,13 +75,13 @@ impl Transaction {
 }
 
 /// The fields of an object that a type reads, taken out one by one; others are ignored.
-struct Fields {
+struct Reader {
     names: &'static [&'static str],
     values: Vec<Option<Value>>,
 }
 
-impl Fields {
-    fn of(value: Value, names: &'static [&'static str]) -> Result<Fields, String> {
+impl Reader {
+    fn of(value: Value, names: &'static [&'static str]) -> Result<Reader, String> {
         let Value::Object(map) = value else {
             return Err(invalid("a transaction record", "an object"));
         };
@@ -91,7 +91,7 @@ impl Fields {
                 values[i] = Some(value);
             }
         }
-        Ok(Fields { names, values })
+        Ok(Reader { names, values })
     }
 
     /// The field, `None` if missing.
@@ -149,7 +149,7 @@ impl Fields {
 
     fn record(&mut self, name: &str) -> Result<Record, String> {
         match self.required(name)? {
-            Value::Object(map) => Ok(Arc::new(map)),
+            Value::Object(map) => Ok(Arc::new(Fields::from(map))),
             _ => Err(invalid(name, "an object")),
         }
     }
@@ -168,7 +168,7 @@ fn invalid(name: &str, expected: &str) -> String {
 }
 
 fn strategy(value: Value) -> Result<Strategy, String> {
-    let mut f = Fields::of(value, &["type", "merge"])?;
+    let mut f = Reader::of(value, &["type", "merge"])?;
     match f.string("type")?.as_str() {
         "ordered" => Ok(Strategy::Ordered),
         "parallel" => Ok(Strategy::Parallel { merge: f.optional_string("merge")? }),
@@ -177,7 +177,7 @@ fn strategy(value: Value) -> Result<Strategy, String> {
 }
 
 fn pending_mutation(value: Value) -> Result<PendingMutation, String> {
-    let mut f = Fields::of(
+    let mut f = Reader::of(
         value,
         &[
             "mutation_id",
@@ -221,7 +221,7 @@ fn pending_mutation(value: Value) -> Result<PendingMutation, String> {
 }
 
 fn attempt(value: Value) -> Result<Attempt, String> {
-    let mut f = Fields::of(
+    let mut f = Reader::of(
         value,
         &["id", "number", "started_at", "completed_at", "error", "retry_scheduled_for", "interrupted"],
     )?;
@@ -241,12 +241,12 @@ fn attempt(value: Value) -> Result<Attempt, String> {
 }
 
 fn error_info(value: Value) -> Result<ErrorInfo, String> {
-    let mut f = Fields::of(value, &["name", "message", "retriable"])?;
+    let mut f = Reader::of(value, &["name", "message", "retriable"])?;
     Ok(ErrorInfo { name: f.string("name")?, message: f.string("message")?, retriable: f.boolean("retriable")? })
 }
 
 fn transaction_error(value: Value) -> Result<TransactionError, String> {
-    let mut f = Fields::of(value, &["transaction_id", "message", "error"])?;
+    let mut f = Reader::of(value, &["transaction_id", "message", "error"])?;
     Ok(TransactionError {
         transaction_id: f.optional_string("transaction_id")?.map(Into::into),
         message: f.string("message")?,

@@ -1026,7 +1026,7 @@ impl World {
         let visible: BTreeMap<String, Rec> = self
             .engine
             .records(COL)
-            .map(|(k, r)| (k.to_string(), (**r).clone()))
+            .map(|(k, r)| (k.to_string(), r.to_map()))
             .collect();
         ensure!(
             visible == self.model.server,
@@ -1050,7 +1050,7 @@ impl World {
         // Visible and synced layers.
         let visible: BTreeMap<String, Rec> = e
             .records(COL)
-            .map(|(k, r)| (k.to_string(), (**r).clone()))
+            .map(|(k, r)| (k.to_string(), r.to_map()))
             .collect();
         let expected = &self.visible;
         ensure!(
@@ -1059,7 +1059,7 @@ impl World {
         );
         let synced: BTreeMap<String, Rec> = e
             .synced_records(COL)
-            .map(|(k, r)| (k.to_string(), (**r).clone()))
+            .map(|(k, r)| (k.to_string(), r.to_map()))
             .collect();
         ensure!(
             synced == m.synced,

@@ -62,7 +62,7 @@ fn add_increments(synced: Option<&Record>, pending: &[&PendingMutation]) -> Opti
         .filter(|m| m.kind == MutationKind::Update)
         .filter_map(|m| m.metadata.get("increment").and_then(Value::as_i64))
         .sum();
-    Arc::make_mut(&mut record).insert("count".into(), json!(base + delta));
+    Arc::make_mut(&mut record).insert("count", json!(base + delta));
     Some(record)
 }
 

@@ -377,7 +377,7 @@ impl H {
     }
 
     fn visible(&self, key: &str) -> Option<Value> {
-        self.engine.get(TODOS, key).map(|r| Value::Object((**r).clone()))
+        self.engine.get(TODOS, key).map(|r| r.to_value())
     }
 
     fn status(&self) -> SyncState {

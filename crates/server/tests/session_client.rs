@@ -220,7 +220,7 @@ impl Native {
 
     fn visible(&self) -> Value {
         let records: serde_json::Map<String, Value> =
-            self.engine.records(TODOS).map(|(k, r)| (k.to_string(), Value::Object((**r).clone()))).collect();
+            self.engine.records(TODOS).map(|(k, r)| (k.to_string(), r.to_value())).collect();
         Value::Object(records)
     }
 

@@ -117,7 +117,7 @@ impl Harness {
     }
 
     pub fn visible(&self, key: &str) -> Option<Value> {
-        self.engine.get(TODOS, key).map(|r| Value::Object((**r).clone()))
+        self.engine.get(TODOS, key).map(|r| r.to_value())
     }
 
     pub fn state(&self, id: &str) -> TransactionState {
