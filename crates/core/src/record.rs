@@ -242,15 +242,15 @@ pub fn apply_changes(record: &mut Record, changes: &Fields) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
-    fn fields(value: Value) -> Fields {
+    pub(crate) fn fields(value: Value) -> Fields {
         Fields::try_from(value).unwrap()
     }
 
-    fn names(fields: &Fields) -> Vec<&str> {
+    pub(crate) fn names(fields: &Fields) -> Vec<&str> {
         fields.keys().collect()
     }
 

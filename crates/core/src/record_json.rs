@@ -181,15 +181,8 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::record::tests::{fields, names};
     use crate::record::Key;
-
-    fn fields(value: Value) -> Fields {
-        Fields::try_from(value).unwrap()
-    }
-
-    fn names(fields: &Fields) -> Vec<&str> {
-        fields.keys().collect()
-    }
 
     #[test]
     fn parsing_keeps_the_order_of_the_text() {
