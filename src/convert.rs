@@ -119,7 +119,7 @@ fn json_from_js(value: &JsValue) -> Result<String, Error> {
 }
 
 fn not_json(e: serde_json::Error) -> Error {
-    Error::invalid(format!("not JSON data: {e}"))
+    Error::invalid(format!("not JSON data: {}", tandem_core::protocol::json_error(&e)))
 }
 
 pub fn value_from_js(value: &JsValue) -> Result<Value, Error> {

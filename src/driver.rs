@@ -29,6 +29,7 @@ use std::sync::Arc;
 
 use js_sys::{Array, Function, Promise};
 use rustc_hash::FxHashSet;
+use tandem_core::protocol::json_error;
 use tandem_core::{
     ChangeKind, CollectionConfig, Effect, Engine, Fields, Strategy, SyncChange, Transaction, TransactionInput,
     TransactionState, TxId,
@@ -356,7 +357,7 @@ impl Driver {
                         Err(e) => self
                             .callback_errors
                             .borrow_mut()
-                            .push(unreadable(&format!("a cached record of `{name}`"), e)),
+                            .push(unreadable(&format!("a cached record of `{name}`"), json_error(&e))),
                     }
                 }
                 if let Err(e) = engine.sync_received(now(), batch) {

@@ -22,6 +22,7 @@
 use std::rc::Rc;
 
 use js_sys::{Function, Promise};
+use tandem_core::protocol::json_error;
 use tandem_core::{Fields, SyncBatch, SyncChange, Transaction};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
@@ -244,7 +245,7 @@ impl Driver {
                 match Fields::parse(&json) {
                     Ok(Some(record)) => batch.changes.push(SyncChange::Upsert(record)),
                     Ok(None) => errors.push(unreadable(&format!("a cached record of `{name}`"), "not an object")),
-                    Err(e) => errors.push(unreadable(&format!("a cached record of `{name}`"), e)),
+                    Err(e) => errors.push(unreadable(&format!("a cached record of `{name}`"), json_error(&e))),
                 }
             }
             if !batch.changes.is_empty() {

@@ -1304,7 +1304,7 @@ fn encode(s: &str) -> String {
 
 /// Reads a server message (the client's counterpart of `serde_json::from_str::<ServerMessage>`).
 pub fn read_server_message(text: &str) -> Result<ServerMessage, String> {
-    let value: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let value: Value = serde_json::from_str(text).map_err(|e| crate::protocol::json_error(&e))?;
     let Value::Object(map) = value else { return Err("a message must be a JSON object".into()) };
     let mut f = Fields::default();
     for (key, value) in map {

@@ -22,7 +22,7 @@ use crate::transaction::{
 impl Transaction {
     /// Reads a transaction from the JSON `serde_json::to_string` writes for it.
     pub fn from_json(text: &str) -> Result<Transaction, String> {
-        let value: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let value: Value = serde_json::from_str(text).map_err(|e| crate::protocol::json_error(&e))?;
         Transaction::from_value(value)
     }
 
