@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::engine::{Engine, MutationRef, ObjRef, TxInternal, TxSlot};
 use crate::error::MutationError;
-use crate::record::{apply_changes, record_of, Fields, Key, Record};
+use crate::record::{apply_changes, record_of, Fields, Key, Record, RecordProblem};
 use crate::transaction::{
     compose_id, compose_shared_id, MutationKind, MutationState, PendingMutation, Strategy, Transaction, TransactionState, TxId,
 };
@@ -42,6 +42,10 @@ pub struct TransactionInput {
     /// Persist success waits for the sync step (`persisted_awaiting_sync`) before completing.
     pub await_sync: bool,
     pub metadata: Value,
+    /// The first mutation `insert` was given a non-object for: refused as `NotAnObject` when
+    /// `mutate` reaches it, so the error names the real problem and its place.
+    #[serde(skip)]
+    pub not_an_object: Option<usize>,
 }
 
 impl TransactionInput {
@@ -49,9 +53,13 @@ impl TransactionInput {
         Self::default()
     }
 
-    /// `record` must be a JSON object; anything else inserts `{}`, refused for its missing key.
+    /// `record` must be a JSON object; anything else makes `mutate` refuse the transaction with
+    /// `InvalidRecord { problem: NotAnObject }` at this mutation's index.
     pub fn insert(mut self, collection: &str, record: Value) -> Self {
-        let record = Fields::try_from(record).unwrap_or_default();
+        let record = Fields::try_from(record).unwrap_or_else(|_| {
+            self.not_an_object.get_or_insert(self.mutations.len());
+            Fields::new()
+        });
         self.push(collection, MutationOp::Insert { record });
         self
     }
@@ -90,8 +98,8 @@ impl TransactionInput {
 impl Engine {
     /// Applies a transaction optimistically and schedules its persist. Returns its id.
     pub fn mutate(&mut self, now: u64, input: TransactionInput) -> Result<TxId, MutationError> {
-        let TransactionInput { mutations, strategy, await_sync, metadata } = input;
-        let mut mutations = self.validate(now, mutations, &strategy)?;
+        let TransactionInput { mutations, strategy, await_sync, metadata, not_an_object } = input;
+        let mut mutations = self.validate(now, mutations, &strategy, not_an_object)?;
         let seq = self.next_seq;
         self.next_seq += 1;
         let timestamp = mutations[0].timestamp;
@@ -127,6 +135,7 @@ impl Engine {
         now: u64,
         mutations: Vec<Mutation>,
         strategy: &Strategy,
+        not_an_object: Option<usize>,
     ) -> Result<Vec<PendingMutation>, MutationError> {
         if mutations.is_empty() {
             return Err(MutationError::EmptyTransaction);
@@ -170,8 +179,14 @@ impl Engine {
             };
             let (kind, key, original, modified, changes) = match mutation.op {
                 MutationOp::Insert { record } => {
-                    let (key, record) = record_of(record, &collection.key_field).map_err(|problem| {
-                        MutationError::InvalidRecord { collection: collection.name.to_string(), index, problem }
+                    let checked = match not_an_object == Some(index) {
+                        true => Err(RecordProblem::NotAnObject),
+                        false => record_of(record, &collection.key_field),
+                    };
+                    let (key, record) = checked.map_err(|problem| MutationError::InvalidRecord {
+                        collection: collection.name.to_string(),
+                        index,
+                        problem,
                     })?;
                     if current(&key).is_some() {
                         return Err(MutationError::DuplicateKey {

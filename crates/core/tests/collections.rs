@@ -93,6 +93,12 @@ fn invalid_records_and_key_changes_are_refused() {
         err,
         MutationError::InvalidRecord { collection: TODOS.into(), index: 0, problem: RecordProblem::MissingKeyField }
     );
+    let not_an_object = TransactionInput::new().insert(TODOS, json!({"id": "ok"})).insert(TODOS, json!(["id"]));
+    assert_eq!(
+        h.engine.mutate(h.now, not_an_object).unwrap_err(),
+        MutationError::InvalidRecord { collection: TODOS.into(), index: 1, problem: RecordProblem::NotAnObject }
+    );
+    assert_eq!(h.visible("ok"), None, "nothing of a refused transaction is applied");
     h.seed(vec![json!({"id": "a"})]);
     let err = h.engine.mutate(h.now, TransactionInput::new().update(TODOS, "a", json!({"id": "b"}))).unwrap_err();
     assert!(matches!(err, MutationError::KeyFieldChanged { ref key, .. } if key == "a"), "{err}");
