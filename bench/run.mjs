@@ -19,8 +19,10 @@
 //                                      CPU-profile one page task (names kept); prints the top functions
 //   npm run bench -- --profile=outbox-recover --profile-setup=outbox-write --profile-params="size=1000"
 //                                      …after an unprofiled task that prepares it
+//   npm run bench -- --profile=update --profile-root=update   only the time under calls of `update`,
+//                                      self and inclusive (the raw profile: bench/tmp/last.cpuprofile)
 import { execFileSync } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { chromium } from "playwright-core";
@@ -148,7 +150,9 @@ try {
     await cdp.send("Profiler.setSamplingInterval", { interval: 50 });
     await cdp.send("Profiler.start");
     const result = await task(params);
-    printProfile((await cdp.send("Profiler.stop")).profile);
+    const { profile } = await cdp.send("Profiler.stop");
+    writeFileSync(join(TMP, "last.cpuprofile"), JSON.stringify(profile)); // for DevTools' Performance panel
+    printProfile(profile, typeof args["profile-root"] === "string" ? args["profile-root"] : null);
     log(JSON.stringify(result).slice(0, 2000));
   }
 
@@ -269,20 +273,46 @@ if (wanted("size")) {
   }
 }
 
-function printProfile(profile) {
-  const self = new Map();
+/**
+ * The top functions by self time; with `root` (a function name), only the samples under a call
+ * of it, with each function's inclusive time too (what that call spends, and where).
+ */
+function printProfile(profile, root) {
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const parent = new Map();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
+  const nameOf = (node) => `${node.callFrame.functionName || "(anonymous)"} ${node.callFrame.url.split("/").pop()}:${node.callFrame.lineNumber}`;
+  const stack = (id) => {
+    const names = [];
+    for (let at = id; at !== undefined; at = parent.get(at)) names.push(byId.get(at).callFrame.functionName);
+    return names;
+  };
   const dt = new Map();
   profile.samples.forEach((id, i) => dt.set(id, (dt.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+  const self = new Map();
+  const inclusive = new Map();
   let total = 0;
-  for (const node of profile.nodes) {
-    const name = `${node.callFrame.functionName || "(anonymous)"} ${node.callFrame.url.split("/").pop()}:${node.callFrame.lineNumber}`;
-    const t = dt.get(node.id) ?? 0;
+  for (const [id, t] of dt) {
+    const names = stack(id);
+    const under = root ? names.indexOf(root) : names.length;
+    if (under < 0) continue;
     total += t;
+    const name = nameOf(byId.get(id));
     self.set(name, (self.get(name) ?? 0) + t);
+    const seen = new Set();
+    let at = id;
+    for (let depth = 0; depth <= under && at !== undefined; depth++, at = parent.get(at)) {
+      const frame = nameOf(byId.get(at));
+      if (!seen.has(frame)) inclusive.set(frame, (inclusive.get(frame) ?? 0) + t);
+      seen.add(frame);
+    }
   }
-  const top = [...self].sort((a, b) => b[1] - a[1]).slice(0, 50);
-  console.error(`total sampled: ${(total / 1000).toFixed(1)} ms`);
-  for (const [name, us] of top) console.error(`${(us / 1000).toFixed(1).padStart(9)} ms  ${(100 * us / total).toFixed(1).padStart(5)}%  ${name}`);
+  const ms = (us) => `${(us / 1000).toFixed(1).padStart(9)} ms  ${(100 * us / total).toFixed(1).padStart(5)}%`;
+  console.error(`total sampled${root ? ` under ${root}` : ""}: ${(total / 1000).toFixed(1)} ms — self time:`);
+  for (const [name, us] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 50)) console.error(`${ms(us)}  ${name}`);
+  if (!root) return;
+  console.error("inclusive time:");
+  for (const [name, us] of [...inclusive].sort((a, b) => b[1] - a[1]).slice(0, 40)) console.error(`${ms(us)}  ${name}`);
 }
 
 if (profiled) process.exit(0);

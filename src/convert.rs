@@ -2,9 +2,9 @@
 //!
 //! Data crosses as JSON text: `serde_json` on the Rust side, the engine's native `JSON.parse`
 //! / `JSON.stringify` on the JS side. One string crosses the boundary per value instead of one
-//! call per field and per string (which is what serde-wasm-bindgen does): measured in Chromium,
-//! an update's record and change list convert several times faster this way, and the wasm is
-//! smaller. The mapping is JSON's: objects are plain objects, integers are numbers (exact up
+//! call per field and per string (which is what serde-wasm-bindgen does), and the wasm is
+//! smaller. The exception is the subscribers' change lists (`change_objects`), where a
+//! `JSON.parse` per update cost more than the properties it made. The mapping is JSON's: objects are plain objects, integers are numbers (exact up
 //! to 2^53, so HLC microsecond timestamps are exact until the year 2255); `undefined` fields
 //! are dropped, and values JSON cannot hold (BigInt, cycles) are refused.
 //! Option objects that carry functions are read field by field.
@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tandem_core::protocol::json_text;
 use tandem_core::{
-    ChangeKind, Fields, HistoryPolicy, Key, Mutation, MutationError, MutationOp, PendingMutation, Record, RecordProblem,
+    Fields, HistoryPolicy, Key, Mutation, MutationError, MutationOp, PendingMutation, Record, RecordProblem,
     RetryPolicy, Strategy, SyncBatch, SyncChange, SyncError, Transaction,
 };
 use wasm_bindgen::prelude::*;
@@ -67,36 +67,6 @@ pub fn call_params(tx: &Transaction, attempt: Option<u32>) -> JsValue {
 
 pub fn pending_to_js(pending: &[&PendingMutation]) -> JsValue {
     to_js(pending)
-}
-
-/// A subscriber's change list: `[{type, key, value}]`, no `value` for a delete. Built as one
-/// JSON text, so a change list costs one boundary crossing whatever its length.
-pub fn change_list(changes: &[(ChangeKind, &Key, Option<&Record>)]) -> Array {
-    let mut json = String::with_capacity(64 * changes.len() + 2);
-    json.push('[');
-    for (i, (kind, key, value)) in changes.iter().enumerate() {
-        if i > 0 {
-            json.push(',');
-        }
-        json.push_str(match kind {
-            ChangeKind::Insert => "{\"type\":\"insert\",\"key\":",
-            ChangeKind::Update => "{\"type\":\"update\",\"key\":",
-            ChangeKind::Delete => "{\"type\":\"delete\",\"key\":",
-        });
-        json.push_str(&json_text(&**key));
-        if let Some(record) = value {
-            json.push_str(",\"value\":");
-            json.push_str(&json_text(&***record));
-        }
-        json.push('}');
-    }
-    json.push(']');
-    parse(&json).unchecked_into()
-}
-
-/// The `value` of entry `i` of a change list.
-pub fn change_value(list: &Array, i: u32) -> JsValue {
-    Reflect::get(&list.get(i), &JsValue::from_str("value")).unwrap_or(JsValue::UNDEFINED)
 }
 
 /// `{id, state}` for transaction subscribers.

@@ -31,13 +31,14 @@ use js_sys::{Array, Function, Promise};
 use rustc_hash::FxHashSet;
 use tandem_core::protocol::json_error;
 use tandem_core::{
-    ChangeKind, CollectionConfig, Effect, Engine, Fields, Strategy, SyncChange, Transaction, TransactionInput,
+    ChangeKind, CollectionConfig, Effect, Engine, Fields, Key, Strategy, SyncChange, Transaction, TransactionInput,
     TransactionState, TxId,
 };
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
+use crate::change_objects::ChangeObjects;
 use crate::convert::{self, SyncUpdate};
 use crate::errors::{self, Error, TransactionFailure};
 use crate::merge::JsMerge;
@@ -87,6 +88,7 @@ pub struct Driver {
     pub(crate) ready: RefCell<Option<Promise>>,
     /// What waits for the synced cache to be loaded (`Some` until it is, while starting).
     pub(crate) cache_pending: RefCell<Option<CachePending>>,
+    change_objects: RefCell<ChangeObjects>,
 }
 
 /// Per collection: routing and notification state (the data lives in the engine).
@@ -290,6 +292,7 @@ impl Driver {
             startup: RefCell::default(),
             ready: RefCell::default(),
             cache_pending: RefCell::default(),
+            change_objects: RefCell::default(),
         })
     }
 
@@ -346,20 +349,7 @@ impl Driver {
             // are shown over the last synced data.
             let cached = self.parked.borrow_mut().cache.remove(&name);
             if let Some(rows) = cached {
-                let mut batch = tandem_core::SyncBatch::<Fields>::of(&name).as_snapshot();
-                for json in rows {
-                    match Fields::parse(&json) {
-                        Ok(Some(record)) => batch.changes.push(SyncChange::Upsert(record)),
-                        Ok(None) => self
-                            .callback_errors
-                            .borrow_mut()
-                            .push(unreadable(&format!("a cached record of `{name}`"), "not an object")),
-                        Err(e) => self
-                            .callback_errors
-                            .borrow_mut()
-                            .push(unreadable(&format!("a cached record of `{name}`"), json_error(&e))),
-                    }
-                }
+                let batch = cached_batch(&name, rows, &mut self.callback_errors.borrow_mut()).as_snapshot();
                 if let Err(e) = engine.sync_received(now(), batch) {
                     self.callback_errors.borrow_mut().push(e.into());
                 }
@@ -419,14 +409,19 @@ impl Driver {
             return Ok(()); // A closed instance ignores its sync layer.
         }
         let SyncUpdate { batch, position } = update;
-        let collection = batch.collection.clone();
-        let cache = if self.storing() { self.cache_ops_for(&batch) } else { Vec::new() };
-        self.engine_mut()?.sync_received(now(), batch)?;
+        let collection: Arc<str> = Arc::from(batch.collection.as_str());
+        let planned = if self.storing() { self.cache_plan(&batch) } else { Vec::new() };
+        let snapshot = batch.snapshot;
+        let cache = {
+            let mut engine = self.engine_mut()?;
+            engine.sync_received(now(), batch)?;
+            cache_ops(&engine, &collection, snapshot && self.storing(), planned)
+        };
         {
             let mut cache_ops = self.cache_ops.borrow_mut();
             cache_ops.extend(cache);
             if let Some(position) = position {
-                if let Some(state) = self.collections.borrow_mut().get_mut(collection.as_str()) {
+                if let Some(state) = self.collections.borrow_mut().get_mut(&*collection) {
                     state.position = position.clone();
                 }
                 if self.storing() {
@@ -439,33 +434,22 @@ impl Driver {
         Ok(())
     }
 
-    /// The cache writes mirroring a batch: the synced records as the server sent them.
-    fn cache_ops_for(&self, batch: &tandem_core::SyncBatch<Fields>) -> Vec<CacheOp> {
+    /// The keys a batch writes to the synced cache (`true`: a put), in order. Read before the
+    /// engine takes the batch; the records themselves are the engine's once it applied it.
+    fn cache_plan(&self, batch: &tandem_core::SyncBatch<Fields>) -> Vec<(Key, bool)> {
         let collections = self.collections.borrow();
         let Some(state) = collections.get(batch.collection.as_str()) else {
             return Vec::new();
         };
-        let collection = &batch.collection;
-        let mut ops = Vec::with_capacity(batch.changes.len() + 1);
-        if batch.snapshot {
-            ops.push(CacheOp::Clear { collection: collection.clone() });
-        }
+        let mut plan = Vec::with_capacity(batch.changes.len());
         for change in &batch.changes {
             match change {
-                SyncChange::Upsert(value) => {
-                    // Malformed records make the engine refuse the whole batch: skip them here.
-                    let Ok(key) = value.key(&state.key_field) else {
-                        continue;
-                    };
-                    let json = tandem_core::protocol::json_text(value);
-                    ops.push(CacheOp::Put { collection: collection.clone(), key: key.to_string(), json });
-                }
-                SyncChange::Delete(key) => {
-                    ops.push(CacheOp::Delete { collection: collection.clone(), key: key.to_string() })
-                }
+                // A malformed record makes the engine refuse the whole batch: skipped here.
+                SyncChange::Upsert(value) => plan.extend(value.key(&state.key_field).ok().map(|key| (key, true))),
+                SyncChange::Delete(key) => plan.push((key.clone(), false)),
             }
         }
-        ops
+        plan
     }
 
     pub fn set_position(self: &Rc<Self>, collection: &str, position: Option<String>) -> Result<(), Error> {
@@ -555,17 +539,8 @@ impl Driver {
                             (c.kind, &c.key, engine.get(&collection, &c.key).filter(|_| c.kind != ChangeKind::Delete))
                         })
                         .collect();
-                    let messages = convert::change_list(&values);
-                    if let Some(records) = &state.js_records {
-                        // The same objects as the subscribers get: one conversion per change.
-                        for (i, change) in changes.iter().enumerate() {
-                            let key = JsValue::from_str(&change.key);
-                            match change.kind {
-                                ChangeKind::Delete => records.delete(&key),
-                                _ => records.set(&key, &convert::change_value(&messages, i as u32)).is_truthy(),
-                            };
-                        }
-                    }
+                    // The converted records, if kept, get the same objects as the subscribers.
+                    let messages = self.change_objects.borrow_mut().change_list(&values, state.js_records.as_ref());
                     if subscribed {
                         notices.push(Notice::Data { collection, changes: messages });
                     }
@@ -1005,6 +980,22 @@ impl Driver {
 }
 
 /// What a transaction's `settled()` promise settles with.
+/// The cache writes mirroring an applied batch: the synced records as the engine now holds
+/// them (the server's, shared with the engine).
+fn cache_ops(engine: &Engine, collection: &Arc<str>, snapshot: bool, plan: Vec<(Key, bool)>) -> Vec<CacheOp> {
+    let mut ops = Vec::with_capacity(plan.len() + usize::from(snapshot));
+    if snapshot {
+        ops.push(CacheOp::Clear { collection: collection.clone() });
+    }
+    for (key, put) in plan {
+        ops.push(match put.then(|| engine.get_synced(collection, &key)).flatten() {
+            Some(record) => CacheOp::Put { collection: collection.clone(), key, record: record.clone() },
+            None => CacheOp::Delete { collection: collection.clone(), key },
+        });
+    }
+    ops
+}
+
 fn settle_outcome(tx: &Transaction) -> Result<JsValue, JsValue> {
     match (&tx.state, &tx.error) {
         (TransactionState::Failed, Some(error)) => Err(Error::TransactionFailed(Box::new(TransactionFailure {
@@ -1016,6 +1007,20 @@ fn settle_outcome(tx: &Transaction) -> Result<JsValue, JsValue> {
         .into()),
         _ => Ok(convert::transaction_to_js(tx)),
     }
+}
+
+/// The synced cache's rows of a collection as a sync batch; rows that cannot be read are
+/// reported in `errors` and left out.
+pub(crate) fn cached_batch(collection: &str, rows: Vec<String>, errors: &mut Vec<Error>) -> tandem_core::SyncBatch<Fields> {
+    let mut batch = tandem_core::SyncBatch::<Fields>::of(collection);
+    for json in rows {
+        match Fields::parse(&json) {
+            Ok(Some(record)) => batch.changes.push(SyncChange::Upsert(record)),
+            Ok(None) => errors.push(unreadable(&format!("a cached record of `{collection}`"), "not an object")),
+            Err(e) => errors.push(unreadable(&format!("a cached record of `{collection}`"), json_error(&e))),
+        }
+    }
+    batch
 }
 
 pub(crate) fn unreadable(what: &str, error: impl std::fmt::Display) -> Error {

@@ -22,12 +22,11 @@
 use std::rc::Rc;
 
 use js_sys::{Function, Promise};
-use tandem_core::protocol::json_error;
-use tandem_core::{Fields, SyncBatch, SyncChange, Transaction};
+use tandem_core::Transaction;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
-use crate::driver::{unreadable, unreadable_transaction, Driver};
+use crate::driver::{cached_batch, unreadable_transaction, Driver};
 use crate::errors::Error;
 use crate::storage::{CacheContents, LocalFuture, Storage, StorageError, StorageErrorKind};
 use crate::tabs::{self, acquire, adopt_lock_name, client_lock_name, held_lock_names, live_owners, Watches};
@@ -240,14 +239,7 @@ impl Driver {
         for name in names {
             let rows = self.parked.borrow_mut().cache.remove(&name).unwrap_or_default();
             let position = self.parked.borrow_mut().positions.remove(&name);
-            let mut batch = SyncBatch::<Fields>::of(&*name);
-            for json in rows {
-                match Fields::parse(&json) {
-                    Ok(Some(record)) => batch.changes.push(SyncChange::Upsert(record)),
-                    Ok(None) => errors.push(unreadable(&format!("a cached record of `{name}`"), "not an object")),
-                    Err(e) => errors.push(unreadable(&format!("a cached record of `{name}`"), json_error(&e))),
-                }
-            }
+            let batch = cached_batch(&name, rows, &mut errors);
             if !batch.changes.is_empty() {
                 if let Err(e) = self.engine_mut().and_then(|mut engine| Ok(engine.sync_received(now(), batch)?)) {
                     errors.push(e);

@@ -115,6 +115,52 @@ async fn subscribers_receive_only_the_changed_keys_with_their_new_values() {
     assert_eq!(todos.size(), 3);
 }
 
+/// Change lists are built property by property (src/change_objects.rs): every kind of JSON
+/// value must come out as `JSON.parse` would give it, and a kept snapshot must hold the very
+/// objects the subscribers got.
+#[wasm_bindgen_test]
+async fn change_values_are_what_json_parse_would_give_and_the_snapshot_shares_them() {
+    let client = memory_client().await;
+    let todos = todos(&client, json!([])).await;
+    todos.snapshot().unwrap(); // from now on the converted records are kept
+    let seen = Rc::new(RefCell::new(Vec::<JsValue>::new()));
+    let sink = seen.clone();
+    let listener = Closure::<dyn FnMut(JsValue)>::new(move |changes: JsValue| sink.borrow_mut().push(changes));
+    todos.subscribe(listener.as_ref().unchecked_ref::<js_sys::Function>().clone()).unwrap();
+    listener.forget();
+
+    let long = "x".repeat(300);
+    let record = json!({
+        "id": "é-1", "ascii": "plain", "empty": "", "accents": "héllo ✓ 😀", "long": long,
+        "half": 1.5, "negative": -7, "beyond_2_53": 9007199254740993u64, "yes": true, "none": null,
+        "nested": {"a": [1, {"b": null}], "s": "ü"}, "list": ["a", 2, false],
+    });
+    todos.insert(js(record.clone()), JsValue::UNDEFINED).unwrap();
+    todos.update(js(json!("é-1")), js(json!({"ascii": "changed", "list": []})), JsValue::UNDEFINED).unwrap();
+
+    let seen = seen.borrow();
+    let inserted = get(&js_sys::Array::from(&seen[0]).get(0), "value");
+    let mut expected = record.clone();
+    expected["beyond_2_53"] = json!(9007199254740992u64); // the nearest double, as JSON.parse reads it
+    assert_eq!(json(&inserted), expected);
+    assert_eq!(
+        js_sys::Object::keys(inserted.unchecked_ref::<js_sys::Object>()).iter().map(|k| k.as_string().unwrap()).collect::<Vec<_>>(),
+        record.as_object().unwrap().keys().cloned().collect::<Vec<_>>(),
+        "the order the record was written in"
+    );
+    assert_eq!(get_str(&inserted, "accents"), "héllo ✓ 😀");
+    assert_eq!(get_str(&inserted, "long"), long);
+
+    let change = js_sys::Array::from(&seen[1]).get(0);
+    assert_eq!(get_str(&change, "type"), "update");
+    assert_eq!(get_str(&change, "key"), "é-1");
+    let updated = get(&change, "value");
+    expected["ascii"] = json!("changed");
+    expected["list"] = json!([]);
+    assert_eq!(json(&updated), expected);
+    assert!(js_sys::Object::is(&get(&todos.snapshot().unwrap(), "é-1"), &updated), "the snapshot holds the same object");
+}
+
 #[wasm_bindgen_test]
 async fn a_snapshot_keeps_its_identity_until_the_data_changes() {
     let client = memory_client().await;

@@ -315,9 +315,10 @@ impl Storage for IndexedDbStorage {
                             let range = collection_range(collection).map_err(&fail)?;
                             synced.delete(&range).map_err(&fail)?;
                         }
-                        CacheOp::Put { collection, key, json } => {
+                        CacheOp::Put { collection, key, record } => {
+                            let json = tandem_core::protocol::json_text(&**record);
                             synced
-                                .put_with_key(&JsValue::from_str(json), &cache_key(collection, key))
+                                .put_with_key(&JsValue::from_str(&json), &cache_key(collection, key))
                                 .map_err(&fail)?;
                         }
                         CacheOp::Delete { collection, key } => {

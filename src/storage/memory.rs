@@ -72,18 +72,19 @@ impl Storage for MemoryStorage {
         }
         for op in batch.cache.iter().cloned() {
             match op {
-                CacheOp::Clear { collection } => state.synced.retain(|(c, _), _| *c != collection),
-                CacheOp::Put { collection, key, json } => {
-                    state.synced.insert((collection, key), json);
+                CacheOp::Clear { collection } => state.synced.retain(|(c, _), _| **c != *collection),
+                CacheOp::Put { collection, key, record } => {
+                    let json = tandem_core::protocol::json_text(&*record);
+                    state.synced.insert((collection.to_string(), key.to_string()), json);
                 }
                 CacheOp::Delete { collection, key } => {
-                    state.synced.remove(&(collection, key));
+                    state.synced.remove(&(collection.to_string(), key.to_string()));
                 }
                 CacheOp::Position { collection, position: Some(p) } => {
-                    state.positions.insert(collection, p);
+                    state.positions.insert(collection.to_string(), p);
                 }
                 CacheOp::Position { collection, position: None } => {
-                    state.positions.remove(&collection);
+                    state.positions.remove(&*collection);
                 }
             }
         }
@@ -134,13 +135,17 @@ mod tests {
     #[test]
     fn a_snapshot_clears_the_collection_cache_first() {
         let storage = MemoryStorage::new();
-        let put = |c: &str, k: &str| CacheOp::Put { collection: c.into(), key: k.into(), json: k.into() };
+        let put = |c: &str, k: &str| {
+            let record = tandem_core::Fields::parse(&format!(r#"{{"id":"{k}"}}"#)).unwrap().unwrap();
+            CacheOp::Put { collection: c.into(), key: k.into(), record: record.into() }
+        };
         let first = WriteBatch { cache: Rc::new(vec![put("a", "1"), put("a", "2"), put("b", "1")]), ..Default::default() };
         block_on(storage.write(first)).unwrap();
         let snapshot =
             WriteBatch { cache: Rc::new(vec![CacheOp::Clear { collection: "a".into() }, put("a", "3")]), ..Default::default() };
         block_on(storage.write(snapshot)).unwrap();
         let cache = block_on(storage.load_cache()).unwrap();
-        assert_eq!(cache.records, vec![("a".into(), "3".into()), ("b".into(), "1".into())]);
+        let records = vec![("a".into(), r#"{"id":"3"}"#.into()), ("b".into(), r#"{"id":"1"}"#.into())];
+        assert_eq!(cache.records, records);
     }
 }

@@ -14,6 +14,9 @@ mod memory;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::Arc;
+
+use tandem_core::{Key, Record};
 
 pub use indexeddb::IndexedDbStorage;
 pub use memory::MemoryStorage;
@@ -31,31 +34,33 @@ pub struct StoredTx {
     pub json: String,
 }
 
-/// One change to the synced-record cache.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One change to the synced-record cache. A put holds the engine's record (shared, not a copy):
+/// it is turned into JSON only when written, so a 100k-record snapshot waiting for its write
+/// costs a few bytes per record rather than its text.
+#[derive(Clone, Debug, PartialEq)]
 pub enum CacheOp {
     /// Forget every cached record of the collection (before a snapshot is written).
     Clear {
-        collection: String,
+        collection: Arc<str>,
     },
     Put {
-        collection: String,
-        key: String,
-        json: String,
+        collection: Arc<str>,
+        key: Key,
+        record: Record,
     },
     Delete {
-        collection: String,
-        key: String,
+        collection: Arc<str>,
+        key: Key,
     },
     /// The collection's sync position (e.g. server heads); `None` forgets it.
     Position {
-        collection: String,
+        collection: Arc<str>,
         position: Option<String>,
     },
 }
 
 /// Everything one drain of the engine asks to store, written in one storage transaction.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct WriteBatch {
     pub put: Vec<StoredTx>,
     /// Transaction ids whose record is erased (pruned from history).
