@@ -105,6 +105,7 @@ impl ChangeObjects {
                 ChangeKind::Update => &self.update,
                 ChangeKind::Delete => &self.delete,
             };
+            let key_text = key;
             let key = js_string(key);
             message.set(&self.type_, kind);
             message.set(&self.key, &key);
@@ -112,7 +113,12 @@ impl ChangeObjects {
                 Some(record) => {
                     let object = plain_object();
                     for (name, field) in record.iter() {
-                        object.set(&self.name(name), &value_to_js(field));
+                        let value = match field {
+                            // The key field: the string just made for `key`.
+                            Value::String(s) if s.as_str() == &***key_text => key.clone(),
+                            _ => value_to_js(field),
+                        };
+                        object.set(&self.name(name), &value);
                     }
                     message.set(&self.value, &object);
                     if let Some(records) = records {

@@ -419,7 +419,11 @@ impl Driver {
         };
         {
             let mut cache_ops = self.cache_ops.borrow_mut();
-            cache_ops.extend(cache);
+            // A big batch's list is kept as is: no second copy of it, even briefly.
+            match cache_ops.is_empty() {
+                true => *cache_ops = cache,
+                false => cache_ops.extend(cache),
+            }
             if let Some(position) = position {
                 if let Some(state) = self.collections.borrow_mut().get_mut(&*collection) {
                     state.position = position.clone();
@@ -983,7 +987,8 @@ impl Driver {
 /// The cache writes mirroring an applied batch: the synced records as the engine now holds
 /// them (the server's, shared with the engine).
 fn cache_ops(engine: &Engine, collection: &Arc<str>, snapshot: bool, plan: Vec<(Key, bool)>) -> Vec<CacheOp> {
-    let mut ops = Vec::with_capacity(plan.len() + usize::from(snapshot));
+    // Room for the position that usually follows, so pushing it does not copy the list.
+    let mut ops = Vec::with_capacity(plan.len() + usize::from(snapshot) + 1);
     if snapshot {
         ops.push(CacheOp::Clear { collection: collection.clone() });
     }
