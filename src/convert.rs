@@ -356,7 +356,8 @@ pub fn mutations_from_js(mutations: &JsValue) -> Result<Vec<Mutation>, Error> {
 
 /// What `onUpdate` (or the data `setup` resolved with) carries.
 pub struct SyncUpdate {
-    pub batch: SyncBatch<Fields>,
+    /// Shared records: the driver keeps them for the synced cache as the engine takes them.
+    pub batch: SyncBatch<Record>,
     /// `Some(p)`: the sync position to store with this batch.
     pub position: Option<Option<String>>,
 }
@@ -365,13 +366,13 @@ pub struct SyncUpdate {
 /// {type: 'delete', key}], confirms?, snapshot?, maxTimestamp?, position?}`. An initial load is
 /// a snapshot unless it says otherwise.
 pub fn sync_update(collection: &str, update: &JsValue, initial: bool) -> Result<SyncUpdate, Error> {
-    let mut batch = SyncBatch::<Fields>::of(collection);
+    let mut batch = SyncBatch::<Record>::of(collection);
     batch.snapshot = initial;
     let mut position = None;
     let changes = if Array::is_array(update) {
         let records = records_from_js(update.unchecked_ref())?;
         let records = records.map_err(|index| not_a_synced_record(collection, index))?;
-        batch.changes = records.into_iter().map(SyncChange::Upsert).collect();
+        batch.changes = records.into_iter().map(|fields| SyncChange::Upsert(Record::new(fields))).collect();
         return Ok(SyncUpdate { batch, position });
     } else if update.is_object() {
         if let Some(snapshot) = field(update, "snapshot") {
@@ -396,7 +397,7 @@ pub fn sync_update(collection: &str, update: &JsValue, initial: bool) -> Result<
             Some("upsert") | Some("insert") | Some("update") => {
                 let value = field(change, "value").ok_or_else(|| Error::invalid("an upsert needs a `value`"))?;
                 let record = fields_from_js(&value)?.ok_or_else(|| not_a_synced_record(collection, index))?;
-                batch.changes.push(SyncChange::Upsert(record));
+                batch.changes.push(SyncChange::Upsert(Record::new(record)));
             }
             Some("delete") => batch.changes.push(SyncChange::Delete(Key::from(key_from_js(
                 &field(change, "key").ok_or_else(|| Error::invalid("a delete needs a `key`"))?,

@@ -31,7 +31,7 @@ use js_sys::{Array, Function, Promise};
 use rustc_hash::FxHashSet;
 use tandem_core::protocol::json_error;
 use tandem_core::{
-    ChangeKind, CollectionConfig, Effect, Engine, Fields, Key, Strategy, SyncChange, Transaction, TransactionInput,
+    ChangeKind, CollectionConfig, Effect, Engine, Fields, Record, Strategy, SyncChange, Transaction, TransactionInput,
     TransactionState, TxId,
 };
 use wasm_bindgen::prelude::*;
@@ -410,13 +410,8 @@ impl Driver {
         }
         let SyncUpdate { batch, position } = update;
         let collection: Arc<str> = Arc::from(batch.collection.as_str());
-        let planned = if self.storing() { self.cache_plan(&batch) } else { Vec::new() };
-        let snapshot = batch.snapshot;
-        let cache = {
-            let mut engine = self.engine_mut()?;
-            engine.sync_received(now(), batch)?;
-            cache_ops(&engine, &collection, snapshot && self.storing(), planned)
-        };
+        let cache = if self.storing() { self.cache_ops_for(&collection, &batch) } else { Vec::new() };
+        self.engine_mut()?.sync_received(now(), batch)?;
         {
             let mut cache_ops = self.cache_ops.borrow_mut();
             // A big batch's list is kept as is: no second copy of it, even briefly.
@@ -438,22 +433,32 @@ impl Driver {
         Ok(())
     }
 
-    /// The keys a batch writes to the synced cache (`true`: a put), in order. Read before the
-    /// engine takes the batch; the records themselves are the engine's once it applied it.
-    fn cache_plan(&self, batch: &tandem_core::SyncBatch<Fields>) -> Vec<(Key, bool)> {
+    /// The cache writes mirroring a batch: the synced records as the server sent them (shared
+    /// with the engine, which may hold them back a while for keys that pending transactions
+    /// lock), serialised only when written.
+    fn cache_ops_for(&self, collection: &Arc<str>, batch: &tandem_core::SyncBatch<Record>) -> Vec<CacheOp> {
         let collections = self.collections.borrow();
-        let Some(state) = collections.get(batch.collection.as_str()) else {
+        let Some(state) = collections.get(&**collection) else {
             return Vec::new();
         };
-        let mut plan = Vec::with_capacity(batch.changes.len());
+        // Room for the position that usually follows, so pushing it does not copy the list.
+        let mut ops = Vec::with_capacity(batch.changes.len() + 2);
+        if batch.snapshot {
+            ops.push(CacheOp::Clear { collection: collection.clone() });
+        }
         for change in &batch.changes {
             match change {
-                // A malformed record makes the engine refuse the whole batch: skipped here.
-                SyncChange::Upsert(value) => plan.extend(value.key(&state.key_field).ok().map(|key| (key, true))),
-                SyncChange::Delete(key) => plan.push((key.clone(), false)),
+                SyncChange::Upsert(record) => {
+                    // A malformed record makes the engine refuse the whole batch: skipped here.
+                    let Ok(key) = record.key(&state.key_field) else {
+                        continue;
+                    };
+                    ops.push(CacheOp::Put { collection: collection.clone(), key, record: record.clone() });
+                }
+                SyncChange::Delete(key) => ops.push(CacheOp::Delete { collection: collection.clone(), key: key.clone() }),
             }
         }
-        plan
+        ops
     }
 
     pub fn set_position(self: &Rc<Self>, collection: &str, position: Option<String>) -> Result<(), Error> {
@@ -984,23 +989,6 @@ impl Driver {
 }
 
 /// What a transaction's `settled()` promise settles with.
-/// The cache writes mirroring an applied batch: the synced records as the engine now holds
-/// them (the server's, shared with the engine).
-fn cache_ops(engine: &Engine, collection: &Arc<str>, snapshot: bool, plan: Vec<(Key, bool)>) -> Vec<CacheOp> {
-    // Room for the position that usually follows, so pushing it does not copy the list.
-    let mut ops = Vec::with_capacity(plan.len() + usize::from(snapshot) + 1);
-    if snapshot {
-        ops.push(CacheOp::Clear { collection: collection.clone() });
-    }
-    for (key, put) in plan {
-        ops.push(match put.then(|| engine.get_synced(collection, &key)).flatten() {
-            Some(record) => CacheOp::Put { collection: collection.clone(), key, record: record.clone() },
-            None => CacheOp::Delete { collection: collection.clone(), key },
-        });
-    }
-    ops
-}
-
 fn settle_outcome(tx: &Transaction) -> Result<JsValue, JsValue> {
     match (&tx.state, &tx.error) {
         (TransactionState::Failed, Some(error)) => Err(Error::TransactionFailed(Box::new(TransactionFailure {
@@ -1016,11 +1004,11 @@ fn settle_outcome(tx: &Transaction) -> Result<JsValue, JsValue> {
 
 /// The synced cache's rows of a collection as a sync batch; rows that cannot be read are
 /// reported in `errors` and left out.
-pub(crate) fn cached_batch(collection: &str, rows: Vec<String>, errors: &mut Vec<Error>) -> tandem_core::SyncBatch<Fields> {
-    let mut batch = tandem_core::SyncBatch::<Fields>::of(collection);
+pub(crate) fn cached_batch(collection: &str, rows: Vec<String>, errors: &mut Vec<Error>) -> tandem_core::SyncBatch<Record> {
+    let mut batch = tandem_core::SyncBatch::<Record>::of(collection);
     for json in rows {
         match Fields::parse(&json) {
-            Ok(Some(record)) => batch.changes.push(SyncChange::Upsert(record)),
+            Ok(Some(record)) => batch.changes.push(SyncChange::Upsert(Record::new(record))),
             Ok(None) => errors.push(unreadable(&format!("a cached record of `{collection}`"), "not an object")),
             Err(e) => errors.push(unreadable(&format!("a cached record of `{collection}`"), json_error(&e))),
         }

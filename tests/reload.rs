@@ -106,6 +106,34 @@ async fn the_last_synced_data_and_pending_changes_show_after_a_reload_before_any
     delete_database(&db).await;
 }
 
+/// The engine holds a sync update back while a pending transaction locks its key; the synced
+/// cache must still get the server's record (its sync position moves past it).
+#[wasm_bindgen_test]
+async fn a_sync_update_held_back_by_a_pending_transaction_is_cached_as_the_server_sent_it() {
+    let db = unique_db("held");
+    let a = open(json!({"database": db})).await;
+    let a_persist = Persist::holding();
+    let (sync, on_update) = sync_with(Some(json!([{"id": "x", "n": 0}])));
+    let a_todos = todos(&a, &a_persist, None, sync);
+    sleep(0).await;
+    a_todos.update(js(json!("x")), js(json!({"n": 1})), JsValue::UNDEFINED).unwrap();
+    let from_server = json!({"id": "x", "n": 5, "title": "from the server"});
+    push_update(&on_update, json!({"changes": [{"type": "upsert", "value": from_server}], "position": "heads-8"})).unwrap();
+    a.close().await.ok();
+
+    let b = open(json!({"database": db})).await;
+    let (never_loads, _) = sync_with(None);
+    let b_todos = todos(&b, &Persist::holding(), None, never_loads);
+    assert_eq!(
+        json(&b_todos.snapshot().unwrap()),
+        json!({"x": {"id": "x", "n": 1, "title": "from the server"}}),
+        "the server's record from the cache, with A's pending change on top"
+    );
+    assert_eq!(b_todos.sync_position().as_deref(), Some("heads-8"));
+    b.close().await.ok();
+    delete_database(&db).await;
+}
+
 #[wasm_bindgen_test]
 async fn work_adopted_after_one_reload_survives_the_next() {
     let db = unique_db("twice");

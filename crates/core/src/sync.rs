@@ -85,7 +85,7 @@ impl<R> SyncBatch<R> {
     }
 }
 
-/// What a sync upsert can carry: a `serde_json::Value` or [`Fields`] (sealed).
+/// What a sync upsert can carry: a `serde_json::Value`, [`Fields`] or a [`Record`] (sealed).
 pub trait UpsertRecord: sealed::Sealed {
     /// The record and its key, shared with `known`'s if it holds the record already.
     #[doc(hidden)]
@@ -105,10 +105,20 @@ impl UpsertRecord for Fields {
     }
 }
 
+/// A record already shared (`Arc`): the engine keeps this very allocation, so a driver can hold
+/// on to what it handed over (e.g. to write it to a cache) without a copy.
+impl UpsertRecord for Record {
+    fn into_keyed(self, key_field: &str, known: Option<&Records>) -> Result<(Key, Record), RecordProblem> {
+        let key = key_from(self.get(key_field), known)?;
+        Ok((key, self))
+    }
+}
+
 mod sealed {
     pub trait Sealed {}
     impl Sealed for serde_json::Value {}
     impl Sealed for crate::record::Fields {}
+    impl Sealed for crate::record::Record {}
 }
 
 impl Engine {

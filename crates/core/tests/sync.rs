@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use serde_json::json;
-use tandem_core::{ChangeKind, ErrorInfo, SyncBatch, TransactionInput, TransactionState::*};
+use tandem_core::{ChangeKind, ErrorInfo, Fields, Record, SyncBatch, SyncChange, TransactionInput, TransactionState::*};
 
 #[test]
 fn a_sync_update_to_a_locked_key_is_held_until_the_transaction_completes() {
@@ -17,6 +17,22 @@ fn a_sync_update_to_a_locked_key_is_held_until_the_transaction_completes() {
     h.persist_ok(&t1);
     assert_eq!(h.engine.get_synced(TODOS, "a").unwrap()["title"], "oat milk", "applied on release");
     assert_eq!(h.visible("a").unwrap()["title"], "oat milk");
+}
+
+#[test]
+fn a_shared_record_is_kept_as_handed_over_also_when_held() {
+    let mut h = Harness::new();
+    h.seed(vec![json!({"id": "a", "n": 0}), json!({"id": "b", "n": 0})]);
+    let t1 = h.update("a", json!({"n": 1}));
+    let record = |value| Record::new(Fields::try_from(value).unwrap());
+    let (sent_a, sent_b) = (record(json!({"id": "a", "n": 2})), record(json!({"id": "b", "n": 3})));
+    let mut batch = SyncBatch::<Record>::of(TODOS);
+    batch.changes = vec![SyncChange::Upsert(sent_a.clone()), SyncChange::Upsert(sent_b.clone())];
+    h.engine.sync_received(h.now, batch).unwrap();
+    assert!(Record::ptr_eq(h.engine.get_synced(TODOS, "b").unwrap(), &sent_b), "the same allocation, not a copy");
+    assert_eq!(h.engine.get_synced(TODOS, "a").unwrap()["n"], 0, "held while `a` is locked");
+    h.persist_ok(&t1);
+    assert!(Record::ptr_eq(h.engine.get_synced(TODOS, "a").unwrap(), &sent_a), "applied on release, still shared");
 }
 
 #[test]
