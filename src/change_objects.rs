@@ -88,7 +88,9 @@ impl ChangeObjects {
             return js.clone();
         }
         let js = js_string(name);
-        if self.names.len() < MAX_NAMES {
+        // Only names the interner shares are found again by pointer; a longer one has an
+        // allocation per record and would only take a place.
+        if self.names.len() < MAX_NAMES && name.len() <= tandem_core::field_name::MAX_INTERNED_LEN {
             self.names.push((name.clone(), js.clone()));
         }
         js
