@@ -414,11 +414,7 @@ impl Driver {
         self.engine_mut()?.sync_received(now(), batch)?;
         {
             let mut cache_ops = self.cache_ops.borrow_mut();
-            // A big batch's list is kept as is: no second copy of it, even briefly.
-            match cache_ops.is_empty() {
-                true => *cache_ops = cache,
-                false => cache_ops.extend(cache),
-            }
+            cache_ops.extend(cache);
             if let Some(position) = position {
                 if let Some(state) = self.collections.borrow_mut().get_mut(&*collection) {
                     state.position = position.clone();
@@ -441,20 +437,21 @@ impl Driver {
         let Some(state) = collections.get(&**collection) else {
             return Vec::new();
         };
-        // Room for the position that usually follows, so pushing it does not copy the list.
-        let mut ops = Vec::with_capacity(batch.changes.len() + 2);
+        let mut ops = Vec::new();
         if batch.snapshot {
             ops.push(CacheOp::Clear { collection: collection.clone() });
         }
-        for change in &batch.changes {
+        let key_field: Arc<str> = Arc::from(state.key_field.as_str());
+        for (i, change) in batch.changes.iter().enumerate() {
             match change {
-                SyncChange::Upsert(record) => {
-                    // A malformed record makes the engine refuse the whole batch: skipped here.
-                    let Ok(key) = record.key(&state.key_field) else {
-                        continue;
-                    };
-                    ops.push(CacheOp::Put { collection: collection.clone(), key, record: record.clone() });
-                }
+                SyncChange::Upsert(record) => match ops.last_mut() {
+                    Some(CacheOp::Put { records, .. }) => records.push(record.clone()),
+                    _ => {
+                        let mut records = Vec::with_capacity(batch.changes.len() - i);
+                        records.push(record.clone());
+                        ops.push(CacheOp::Put { collection: collection.clone(), key_field: key_field.clone(), records });
+                    }
+                },
                 SyncChange::Delete(key) => ops.push(CacheOp::Delete { collection: collection.clone(), key: key.clone() }),
             }
         }

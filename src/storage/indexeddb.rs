@@ -315,11 +315,15 @@ impl Storage for IndexedDbStorage {
                             let range = collection_range(collection).map_err(&fail)?;
                             synced.delete(&range).map_err(&fail)?;
                         }
-                        CacheOp::Put { collection, key, record } => {
-                            let json = tandem_core::protocol::json_text(&**record);
-                            synced
-                                .put_with_key(&JsValue::from_str(&json), &cache_key(collection, key))
-                                .map_err(&fail)?;
+                        CacheOp::Put { collection, key_field, records } => {
+                            for record in records {
+                                // The engine refuses a batch with a keyless record: none here.
+                                let Ok(key) = record.key(key_field) else { continue };
+                                let json = tandem_core::protocol::json_text(&**record);
+                                synced
+                                    .put_with_key(&JsValue::from_str(&json), &cache_key(collection, &key))
+                                    .map_err(&fail)?;
+                            }
                         }
                         CacheOp::Delete { collection, key } => {
                             synced.delete(&cache_key(collection, key)).map_err(&fail)?;

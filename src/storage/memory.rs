@@ -73,9 +73,12 @@ impl Storage for MemoryStorage {
         for op in batch.cache.iter().cloned() {
             match op {
                 CacheOp::Clear { collection } => state.synced.retain(|(c, _), _| **c != *collection),
-                CacheOp::Put { collection, key, record } => {
-                    let json = tandem_core::protocol::json_text(&*record);
-                    state.synced.insert((collection.to_string(), key.to_string()), json);
+                CacheOp::Put { collection, key_field, records } => {
+                    for record in records {
+                        let Ok(key) = record.key(&key_field) else { continue };
+                        let json = tandem_core::protocol::json_text(&*record);
+                        state.synced.insert((collection.to_string(), key.to_string()), json);
+                    }
                 }
                 CacheOp::Delete { collection, key } => {
                     state.synced.remove(&(collection.to_string(), key.to_string()));
@@ -137,7 +140,7 @@ mod tests {
         let storage = MemoryStorage::new();
         let put = |c: &str, k: &str| {
             let record = tandem_core::Fields::parse(&format!(r#"{{"id":"{k}"}}"#)).unwrap().unwrap();
-            CacheOp::Put { collection: c.into(), key: k.into(), record: record.into() }
+            CacheOp::Put { collection: c.into(), key_field: "id".into(), records: vec![record.into()] }
         };
         let first = WriteBatch { cache: Rc::new(vec![put("a", "1"), put("a", "2"), put("b", "1")]), ..Default::default() };
         block_on(storage.write(first)).unwrap();

@@ -34,19 +34,21 @@ pub struct StoredTx {
     pub json: String,
 }
 
-/// One change to the synced-record cache. A put holds the engine's record (shared, not a copy):
-/// it is turned into JSON only when written, so a 100k-record snapshot waiting for its write
-/// costs a few bytes per record rather than its text.
+/// One change to the synced-record cache. A put holds the engine's records (shared, not
+/// copies), turned into JSON only when written.
 #[derive(Clone, Debug, PartialEq)]
 pub enum CacheOp {
     /// Forget every cached record of the collection (before a snapshot is written).
     Clear {
         collection: Arc<str>,
     },
+    /// Records stored under their keys (the `key_field` of each, read when written): one op
+    /// for a run of them, so a 100k-record snapshot waiting for its write costs a pointer per
+    /// record.
     Put {
         collection: Arc<str>,
-        key: Key,
-        record: Record,
+        key_field: Arc<str>,
+        records: Vec<Record>,
     },
     Delete {
         collection: Arc<str>,
