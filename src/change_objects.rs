@@ -13,22 +13,13 @@ use tandem_core::{ChangeKind, FieldName, Key, Record};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use crate::convert;
+use crate::convert::{self, PlainObject};
 
 /// Most field names kept as JS strings; names past it are converted each time.
 const MAX_NAMES: usize = 64;
 
 #[wasm_bindgen]
 extern "C" {
-    /// A plain object made here, so assigning to it cannot throw.
-    #[wasm_bindgen(extends = Object)]
-    type PlainObject;
-
-    /// `object[name] = value`: plain assignment, no `Reflect.set` round trip through the
-    /// error handler.
-    #[wasm_bindgen(method, structural, indexing_setter)]
-    fn set(this: &PlainObject, name: &JsValue, value: &JsValue);
-
     /// `String.fromCharCode.apply(null, bytes)`: the string of ASCII bytes.
     #[wasm_bindgen(js_namespace = ["String", "fromCharCode"], js_name = apply)]
     fn string_from_bytes(this: &JsValue, bytes: &js_sys::Uint8Array) -> JsValue;

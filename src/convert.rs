@@ -410,8 +410,21 @@ pub fn sync_update(collection: &str, update: &JsValue, initial: bool) -> Result<
 
 // ---- object helpers ----
 
-pub fn set(object: &Object, key: &str, value: &JsValue) {
-    Reflect::set(object, &JsValue::from_str(key), value).expect("setting a property on a plain object");
+#[wasm_bindgen]
+extern "C" {
+    /// An ordinary JS object made here (a plain object, an `Error`), so assigning to it cannot
+    /// throw.
+    #[wasm_bindgen(extends = Object)]
+    pub type PlainObject;
+
+    /// `object[name] = value`: plain assignment, without `Reflect.set`'s error handling.
+    #[wasm_bindgen(method, structural, indexing_setter)]
+    pub fn set(this: &PlainObject, name: &JsValue, value: &JsValue);
+}
+
+/// `object[key] = value` on an object made here.
+pub fn set(object: &JsValue, key: &str, value: &JsValue) {
+    object.unchecked_ref::<PlainObject>().set(&JsValue::from_str(key), value);
 }
 
 /// A property, `None` when missing, `undefined` or `null`.

@@ -416,7 +416,7 @@ impl Driver {
             let mut cache_ops = self.cache_ops.borrow_mut();
             cache_ops.extend(cache);
             if let Some(position) = position {
-                if let Some(state) = self.collections.borrow_mut().get_mut(&*collection) {
+                if let Some(state) = self.collections.borrow_mut().get_mut(&collection) {
                     state.position = position.clone();
                 }
                 if self.storing() {
@@ -434,7 +434,7 @@ impl Driver {
     /// lock), serialised only when written.
     fn cache_ops_for(&self, collection: &Arc<str>, batch: &tandem_core::SyncBatch<Record>) -> Vec<CacheOp> {
         let collections = self.collections.borrow();
-        let Some(state) = collections.get(&**collection) else {
+        let Some(state) = collections.get(collection) else {
             return Vec::new();
         };
         let mut ops = Vec::new();
@@ -928,9 +928,8 @@ impl Driver {
         }
         let key = tx.id.clone();
         drop(engine);
-        let mut waiter = None;
-        let promise = Promise::new(&mut |resolve, reject| waiter = Some((resolve, reject)));
-        self.waiters.borrow_mut().entry(key).push(waiter.expect("the executor runs synchronously"));
+        let (promise, resolve, reject) = crate::tasks::promise_with_resolvers();
+        self.waiters.borrow_mut().entry(key).push((resolve, reject));
         Ok(promise)
     }
 

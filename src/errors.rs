@@ -97,9 +97,7 @@ impl From<Error> for JsValue {
         };
         let js = js_sys::Error::new(&error.to_string());
         js.set_name(error.name());
-        let set = |key: &str, value: JsValue| {
-            Reflect::set(&js, &key.into(), &value).expect("setting a property on an Error");
-        };
+        let set = |key: &str, value: JsValue| crate::convert::set(&js, key, &value);
         let s = |v: &str| JsValue::from_str(v);
         match &error {
             Error::Mutation(e) => match e {
@@ -156,9 +154,9 @@ impl From<Error> for JsValue {
                     set("causeTransactionId", s(cause_id));
                 }
                 let info = js_sys::Object::new();
-                Reflect::set(&info, &"name".into(), &s(&cause.name)).expect("plain object");
-                Reflect::set(&info, &"message".into(), &s(&cause.message)).expect("plain object");
-                Reflect::set(&info, &"retriable".into(), &JsValue::from_bool(cause.retriable)).expect("plain object");
+                crate::convert::set(&info, "name", &s(&cause.name));
+                crate::convert::set(&info, "message", &s(&cause.message));
+                crate::convert::set(&info, "retriable", &JsValue::from_bool(cause.retriable));
                 set("cause", info.into());
             }
             Error::Callback { collection, cause, .. } => {

@@ -34,7 +34,9 @@ use crate::tasks::{next_task, promise, spawn};
 use crate::timers::now;
 
 /// Opens the storage a client starts with (IndexedDB, or what a test provides).
-pub type StorageOpening = LocalFuture<Result<Rc<dyn Storage>, StorageError>>;
+pub type StorageOpening = LocalFuture<Opened>;
+/// The outcome of opening storage.
+pub type Opened = Result<Rc<dyn Storage>, StorageError>;
 
 /// What the background start needs.
 pub struct StorageStart {
@@ -419,10 +421,8 @@ impl Driver {
 /// Runs `opening` from the next microtask on, whether or not (and however late) its result is
 /// awaited: Rust futures otherwise start only when first polled.
 fn started_now(opening: StorageOpening) -> StorageOpening {
-    let slot: Rc<std::cell::RefCell<Option<Result<Rc<dyn Storage>, StorageError>>>> = Rc::default();
-    let mut resolve = None;
-    let done = Promise::new(&mut |res, _| resolve = Some(res));
-    let resolve = resolve.expect("the executor runs synchronously");
+    let slot: Rc<std::cell::RefCell<Option<Opened>>> = Rc::default();
+    let (done, resolve, _) = crate::tasks::promise_with_resolvers();
     let filled = slot.clone();
     spawn(async move {
         let outcome = opening.await;

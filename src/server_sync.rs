@@ -282,9 +282,7 @@ impl Inner {
     }
 
     fn waiter(&self, keep: impl FnOnce(Function, Function)) -> Promise {
-        let mut slot = None;
-        let promise = Promise::new(&mut |resolve, reject| slot = Some((resolve, reject)));
-        let (resolve, reject) = slot.expect("the executor runs synchronously");
+        let (promise, resolve, reject) = crate::tasks::promise_with_resolvers();
         keep(resolve, reject);
         promise
     }

@@ -73,12 +73,8 @@ impl Drop for HeldLock {
 pub async fn acquire(manager: &LockManager, name: &str, if_available: bool) -> Result<Option<HeldLock>, JsValue> {
     // The lock is held until the promise the callback returns settles: `hold`, resolved by
     // `HeldLock::release`.
-    let mut release = None;
-    let hold = Promise::new(&mut |resolve, _| release = Some(resolve));
-    let release = release.expect("the executor runs synchronously");
-    let mut grant = None;
-    let granted = Promise::new(&mut |resolve, _| grant = Some(resolve));
-    let grant: Function = grant.expect("the executor runs synchronously");
+    let (hold, release, _) = crate::tasks::promise_with_resolvers();
+    let (granted, grant, _) = crate::tasks::promise_with_resolvers();
     let callback = Closure::once_into_js(move |lock: JsValue| -> JsValue {
         let held = !lock.is_null();
         grant.call1(&JsValue::UNDEFINED, &JsValue::from_bool(held)).ok();
@@ -90,7 +86,7 @@ pub async fn acquire(manager: &LockManager, name: &str, if_available: bool) -> R
     });
     let options = Object::new();
     if if_available {
-        Reflect::set(&options, &"ifAvailable".into(), &JsValue::TRUE)?;
+        crate::convert::set(&options, "ifAvailable", &JsValue::TRUE);
     }
     let requested = manager.request(name, &options, &callback)?;
     // Raced so that a request failing before it grants anything (a security error) does not
@@ -131,7 +127,7 @@ impl Watches {
         self.names.borrow_mut().push(name.to_string());
         let signal: AbortSignal = self.abort.signal();
         let options = Object::new();
-        Reflect::set(&options, &"signal".into(), &signal).ok()?;
+        crate::convert::set(&options, "signal", &signal);
         // Granted means the holder is gone; give it back at once (the callback returns).
         let callback = Closure::once_into_js(|_lock: JsValue| JsValue::UNDEFINED);
         let requested = self.manager.request(name, &options, &callback);

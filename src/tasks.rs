@@ -33,12 +33,19 @@ fn promise_boxed(future: PromiseTask) -> Promise {
     wasm_bindgen_futures::future_to_promise(future)
 }
 
+/// A new promise with its `resolve` and `reject` functions (what `Promise.withResolvers()`
+/// returns, which older engines lack).
+pub(crate) fn promise_with_resolvers() -> (Promise, js_sys::Function, js_sys::Function) {
+    let mut slot = None;
+    let promise = Promise::new(&mut |resolve, reject| slot = Some((resolve, reject)));
+    let (resolve, reject) = slot.expect("the executor runs synchronously");
+    (promise, resolve, reject)
+}
+
 /// Resolves in a later task of the event loop (a `setTimeout(0)`), after the rendering and input
 /// work queued before it.
 pub(crate) async fn next_task() {
-    let mut resolve = None;
-    let later = Promise::new(&mut |res, _| resolve = Some(res));
-    let resolve = resolve.expect("the executor runs synchronously");
+    let (later, resolve, _) = promise_with_resolvers();
     // Kept until it fired: dropping a `Timeout` cancels it.
     let _timeout = gloo_timers::callback::Timeout::new(0, move || {
         resolve.call0(&JsValue::UNDEFINED).ok();

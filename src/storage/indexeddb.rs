@@ -158,7 +158,7 @@ impl IndexedDbStorage {
         let mode_str = match mode {
             IdbTransactionMode::Readwrite => {
                 // Strict: `complete` fires only once the data is flushed to disk.
-                Reflect::set(&options, &"durability".into(), &durability.into()).expect("plain object");
+                crate::convert::set(&options, "durability", &durability.into());
                 "readwrite"
             }
             _ => "readonly",
@@ -465,9 +465,7 @@ fn transaction_future(tx: &IdbTransaction) -> JsFuture {
 
 /// A promise resolving to `value` after `ms`, and the timer (dropping it cancels the timer).
 fn delay_promise(ms: u32, value: JsValue) -> (gloo_timers::callback::Timeout, Promise) {
-    let mut resolver: Option<Function> = None;
-    let promise = Promise::new(&mut |resolve: Function, _| resolver = Some(resolve));
-    let resolve = resolver.expect("the executor runs synchronously");
+    let (promise, resolve, _) = crate::tasks::promise_with_resolvers();
     let timer = gloo_timers::callback::Timeout::new(ms, move || {
         resolve.call1(&JsValue::UNDEFINED, &value).ok();
     });
@@ -487,9 +485,9 @@ fn collection_range(collection: &str) -> Result<IdbKeyRange, JsValue> {
 
 fn stored_to_js(stored: &StoredTx) -> JsValue {
     let object = js_sys::Object::new();
-    Reflect::set(&object, &"id".into(), &JsValue::from_str(&stored.id)).expect("plain object");
-    Reflect::set(&object, &"owner".into(), &JsValue::from_str(&stored.owner)).expect("plain object");
-    Reflect::set(&object, &"tx".into(), &JsValue::from_str(&stored.json)).expect("plain object");
+    crate::convert::set(&object, "id", &JsValue::from_str(&stored.id));
+    crate::convert::set(&object, "owner", &JsValue::from_str(&stored.owner));
+    crate::convert::set(&object, "tx", &JsValue::from_str(&stored.json));
     object.into()
 }
 

@@ -142,7 +142,10 @@ impl Engine {
                 SyncChange::Delete(key) => (key, None),
             });
         }
-        if batch.snapshot {
+        // A snapshot removes what it does not mention, if anything is known at all (a first
+        // load into an empty collection builds no set of its keys).
+        let known = !(collection.synced.is_empty() && collection.held.is_empty() && collection.overlay.is_empty());
+        if batch.snapshot && known {
             // Owned keys (reference-count increments): the same set type as below, so the wasm
             // client carries one copy of its code.
             let mentioned: FxHashSet<Key> = changes.iter().map(|(k, _)| k.clone()).collect();
@@ -160,6 +163,12 @@ impl Engine {
             changes.extend(gone.into_iter().map(|k| (k, None)));
         }
 
+        if changes.len() > 1024 {
+            // A big batch: grow the synced map and the dirty list once, not by doublings.
+            self.collections[c as usize].synced.reserve(changes.len());
+            self.dirty.reserve(changes.len());
+            self.dirty_set.reserve(changes.len());
+        }
         self.sync_seq += 1;
         let arrival = self.sync_seq;
         if let Some(timestamp) = batch.max_timestamp {

@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use serde_json::json;
-use tandem_core::{ChangeKind, Effect, TransactionInput, TransactionState};
+use tandem_core::{ChangeKind, TransactionInput, TransactionState};
 
 #[test]
 fn ten_thousand_inserts_are_one_transaction_with_one_persist_and_one_notification() {
@@ -39,5 +39,5 @@ fn a_batch_update_over_a_large_collection_touches_only_its_keys() {
     assert_eq!(persists, 1);
     assert_eq!(h.data_changes[0].1.len(), 10_000);
     // Draining leaves nothing behind.
-    assert!(matches!(h.engine.poll_effect(), None::<Effect>));
+    assert!(h.engine.poll_effect().is_none());
 }
