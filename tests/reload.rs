@@ -93,17 +93,25 @@ async fn the_last_synced_data_and_pending_changes_show_after_a_reload_before_any
     a_todos.update(js(json!("x")), js(json!({"n": 1})), JsValue::UNDEFINED).unwrap();
     a.close().await.ok();
 
-    let b = open(json!({"database": db})).await;
-    let (never_loads, _) = sync_with(None);
-    let b_todos = todos(&b, &Persist::holding(), None, never_loads);
+    let (shown, position) = reopened_before_any_sync(&db).await;
     assert_eq!(
-        json(&b_todos.snapshot().unwrap()),
+        shown,
         json!({"x": {"id": "x", "n": 1}, "y": {"id": "y", "n": 0}}),
         "cached synced data with A's pending change on top, before the sync answered"
     );
-    assert_eq!(b_todos.sync_position().as_deref(), Some("heads-7"));
+    assert_eq!(position.as_deref(), Some("heads-7"));
+}
+
+/// What a page reopening `db` shows before its sync answers (the sync never does): the
+/// collection's records and its stored sync position. The database is deleted after.
+async fn reopened_before_any_sync(db: &str) -> (serde_json::Value, Option<String>) {
+    let b = open(json!({"database": db})).await;
+    let (never_loads, _) = sync_with(None);
+    let b_todos = todos(&b, &Persist::holding(), None, never_loads);
+    let seen = (json(&b_todos.snapshot().unwrap()), b_todos.sync_position());
     b.close().await.ok();
-    delete_database(&db).await;
+    delete_database(db).await;
+    seen
 }
 
 /// The engine holds a sync update back while a pending transaction locks its key; the synced
@@ -121,17 +129,13 @@ async fn a_sync_update_held_back_by_a_pending_transaction_is_cached_as_the_serve
     push_update(&on_update, json!({"changes": [{"type": "upsert", "value": from_server}], "position": "heads-8"})).unwrap();
     a.close().await.ok();
 
-    let b = open(json!({"database": db})).await;
-    let (never_loads, _) = sync_with(None);
-    let b_todos = todos(&b, &Persist::holding(), None, never_loads);
+    let (shown, position) = reopened_before_any_sync(&db).await;
     assert_eq!(
-        json(&b_todos.snapshot().unwrap()),
+        shown,
         json!({"x": {"id": "x", "n": 1, "title": "from the server"}}),
         "the server's record from the cache, with A's pending change on top"
     );
-    assert_eq!(b_todos.sync_position().as_deref(), Some("heads-8"));
-    b.close().await.ok();
-    delete_database(&db).await;
+    assert_eq!(position.as_deref(), Some("heads-8"));
 }
 
 #[wasm_bindgen_test]
