@@ -36,14 +36,72 @@ pub(crate) struct Collection {
     pub merge: Option<String>,
     /// What the server has confirmed.
     pub synced: FxHashMap<Key, Record>,
-    /// What the app sees: synced with the overlay applied. Kept materialised so reads are O(1).
-    pub visible: FxHashMap<Key, Record>,
+    /// What the app sees where it differs from `synced`: for each key with an overlay, the
+    /// synced record with the overlay applied, here or, when that leaves no record, in `hidden`.
+    /// Every other key shows its synced record, so the visible layer costs memory only for keys
+    /// with pending changes. (Two maps of types the engine has anyway rather than one map of
+    /// `Option`s: the wasm client carries one copy of each map type's code.)
+    pub optimistic: FxHashMap<Key, Record>,
+    pub hidden: FxHashSet<Key>,
+    /// Number of visible records.
+    pub visible_len: usize,
     /// Per key, the mutations applied over `synced`, in creation order: those of unfinished
     /// transactions, and of completed ones whose data the synced layer has not shown yet.
     pub overlay: FxHashMap<Key, Overlay>,
     /// Sync changes to keys locked by an ordered transaction, applied when the lock is released.
     /// Only the latest matters: sync changes carry whole records.
     pub held: FxHashMap<Key, HeldChange>,
+}
+
+impl Collection {
+    /// The visible record.
+    pub fn visible(&self, key: &str) -> Option<&Record> {
+        self.visible_entry(key).and_then(|(_, record)| record)
+    }
+
+    /// The key as the collection holds it (to share its allocation), with its visible record.
+    pub fn visible_entry(&self, key: &str) -> Option<(&Key, Option<&Record>)> {
+        if let Some((known, record)) = self.optimistic.get_key_value(key) {
+            return Some((known, Some(record)));
+        }
+        if let Some(known) = self.hidden.get(key) {
+            return Some((known, None));
+        }
+        self.synced.get_key_value(key).map(|(known, record)| (known, Some(record)))
+    }
+
+    /// Every visible record, in no particular order: the synced ones without an overlay,
+    /// then the optimistic ones.
+    pub fn visible_records(&self) -> impl Iterator<Item = (&Key, &Record)> {
+        let shown = |key: &Key| !self.optimistic.contains_key(key) && !self.hidden.contains(key);
+        self.synced.iter().filter(move |(key, _)| shown(key)).chain(self.optimistic.iter())
+    }
+
+    /// Sets the visible record of a key after its overlay changed.
+    fn show(&mut self, key: Key, visible: Option<Record>, has_overlay: bool) {
+        match (has_overlay, visible) {
+            (true, Some(record)) => {
+                if !self.hidden.is_empty() {
+                    self.hidden.remove(&key);
+                }
+                self.optimistic.insert(key, record);
+            }
+            (true, None) => {
+                if !self.optimistic.is_empty() {
+                    self.optimistic.remove(&key);
+                }
+                self.hidden.insert(key);
+            }
+            (false, _) => {
+                if !self.optimistic.is_empty() {
+                    self.optimistic.remove(&key);
+                }
+                if !self.hidden.is_empty() {
+                    self.hidden.remove(&key);
+                }
+            }
+        }
+    }
 }
 
 pub(crate) struct HeldChange {
@@ -145,7 +203,9 @@ pub struct Engine {
     /// `save_queued` set until its effect is polled).
     pub(crate) saves: VecDeque<u64>,
     /// Keys whose visible record must be recomputed at the end of this call.
-    pub(crate) dirty: Vec<(u32, Key)>,
+    /// Keys whose visible record may have changed, with the record visible when first marked
+    /// (what their change notice compares against).
+    pub(crate) dirty: Vec<(u32, Key, Option<Record>)>,
     /// The same keys as a set, once there are more than a few.
     pub(crate) dirty_set: FxHashSet<(u32, Key)>,
     /// Finished transactions no longer in any overlay, oldest first: pruning candidates.
@@ -197,7 +257,9 @@ impl Engine {
             key_field: config.key_field,
             merge: config.merge,
             synced: FxHashMap::default(),
-            visible: FxHashMap::default(),
+            optimistic: FxHashMap::default(),
+            hidden: FxHashSet::default(),
+            visible_len: 0,
             overlay: FxHashMap::default(),
             held: FxHashMap::default(),
         });
@@ -231,7 +293,7 @@ impl Engine {
 
     /// The visible record.
     pub fn get(&self, collection: &str, key: &str) -> Option<&Record> {
-        self.collection(collection)?.visible.get(key)
+        self.collection(collection)?.visible(key)
     }
 
     /// The record as the server last confirmed it.
@@ -241,7 +303,7 @@ impl Engine {
 
     /// All visible records of a collection, in no particular order.
     pub fn records(&self, collection: &str) -> impl Iterator<Item = (&Key, &Record)> {
-        self.collection(collection).into_iter().flat_map(|c| c.visible.iter())
+        self.collection(collection).into_iter().flat_map(|c| c.visible_records())
     }
 
     /// All synced records of a collection, in no particular order (for a synced-data cache).
@@ -250,7 +312,7 @@ impl Engine {
     }
 
     pub fn len(&self, collection: &str) -> usize {
-        self.collection(collection).map_or(0, |c| c.visible.len())
+        self.collection(collection).map_or(0, |c| c.visible_len)
     }
 
     pub fn has_collection(&self, collection: &str) -> bool {
@@ -284,22 +346,22 @@ impl Engine {
         self.collection_index.get(name).map(|&i| &self.collections[i as usize])
     }
 
+    /// Notes that the visible record of `key` may change: call it before changing its synced
+    /// record (the notice compares with the record visible now).
     pub(crate) fn mark_dirty(&mut self, collection: u32, key: &Key) {
         // A few keys (one mutation's) are checked in the list; the set takes over for batches.
         const LISTED: usize = 16;
         if self.dirty.len() < LISTED {
-            if self.dirty.iter().any(|(c, k)| *c == collection && k == key) {
+            if self.dirty.iter().any(|(c, k, _)| *c == collection && k == key) {
                 return;
             }
-            self.dirty.push((collection, key.clone()));
-            if self.dirty.len() == LISTED {
-                self.dirty_set.extend(self.dirty.iter().cloned());
-            }
+        } else if !self.dirty_set.insert((collection, key.clone())) {
             return;
         }
-        let entry = (collection, key.clone());
-        if self.dirty_set.insert(entry.clone()) {
-            self.dirty.push(entry);
+        let before = self.collections[collection as usize].visible(key).cloned();
+        self.dirty.push((collection, key.clone(), before));
+        if self.dirty.len() == LISTED {
+            self.dirty_set.extend(self.dirty.iter().map(|(c, k, _)| (*c, k.clone())));
         }
     }
 
@@ -371,36 +433,35 @@ impl Engine {
         }
         // Per collection, in collection order; almost always one.
         let mut changes: smallvec::SmallVec<[(u32, Vec<KeyChange>); 1]> = smallvec::SmallVec::new();
-        if dirty.len() > 1024 {
-            // A big batch: grow each touched collection's visible map once, not by doublings.
-            // Counted in a vector by collection index (a map type of its own would add its
-            // hashing code to the wasm client).
-            let mut per_collection = vec![0usize; self.collections.len()];
-            for (c, _) in &dirty {
-                per_collection[*c as usize] += 1;
-            }
-            for (collection, n) in self.collections.iter_mut().zip(per_collection) {
-                collection.visible.reserve(n);
-            }
-        }
-        for (c, key) in dirty.drain(..) {
+        // A big batch's list is sized once rather than grown by doublings.
+        let first_capacity = if dirty.len() > 1024 { dirty.len() } else { 1 };
+        for (c, key, before) in dirty.drain(..) {
             let next = self.compute_visible(c, &key);
-            let visible = &mut self.collections[c as usize].visible;
-            let kind = match (visible.get(&key), &next) {
-                (None, None) => continue,
-                (None, Some(_)) => ChangeKind::Insert,
-                (Some(_), None) => ChangeKind::Delete,
-                (Some(old), Some(new)) if Arc::ptr_eq(old, new) || old == new => continue,
-                (Some(_), Some(_)) => ChangeKind::Update,
+            let collection = &mut self.collections[c as usize];
+            let kind = match (&before, &next) {
+                (None, None) => None,
+                (None, Some(_)) => Some(ChangeKind::Insert),
+                (Some(_), None) => Some(ChangeKind::Delete),
+                (Some(old), Some(new)) if Arc::ptr_eq(old, new) || old == new => None,
+                (Some(_), Some(_)) => Some(ChangeKind::Update),
             };
-            match next {
-                Some(record) => visible.insert(key.clone(), record),
-                None => visible.remove(&key),
-            };
+            // Keys with an overlay keep their visible record; the others show the synced one.
+            let has_overlay = collection.overlay.get(&key).is_some_and(|entries| !entries.is_empty());
+            collection.show(key.clone(), next, has_overlay);
+            let Some(kind) = kind else { continue };
+            match kind {
+                ChangeKind::Insert => collection.visible_len += 1,
+                ChangeKind::Delete => collection.visible_len -= 1,
+                ChangeKind::Update => {}
+            }
             let change = KeyChange { key, kind };
             match changes.iter_mut().find(|(collection, _)| *collection == c) {
                 Some((_, list)) => list.push(change),
-                None => changes.push((c, vec![change])),
+                None => {
+                    let mut list = Vec::with_capacity(first_capacity);
+                    list.push(change);
+                    changes.push((c, list));
+                }
             }
         }
         // Keep the buffer (recomputing never marks keys dirty), unless a big batch grew it: it

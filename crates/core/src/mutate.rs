@@ -158,14 +158,14 @@ impl Engine {
             let collection = &self.collections[c as usize];
             let current = |key: &Key| match scratch.as_ref().and_then(|s| s.get(&(c, key.clone()))) {
                 Some(record) => record.clone(),
-                None => collection.visible.get(key).cloned(),
+                None => collection.visible(key).cloned(),
             };
             // The key as the collection already holds it (so the mutation shares its allocation),
             // with its current record, in one lookup.
-            let resolve = |key: String| match collection.visible.get_key_value(key.as_str()) {
+            let resolve = |key: String| match collection.visible_entry(key.as_str()) {
                 Some((known, record)) => match scratch.as_ref().and_then(|s| s.get(&(c, known.clone()))) {
                     Some(record) => (known.clone(), record.clone()),
-                    None => (known.clone(), Some(record.clone())),
+                    None => (known.clone(), record.cloned()),
                 },
                 None => {
                     let key = Key::from(key);

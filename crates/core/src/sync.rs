@@ -205,6 +205,8 @@ impl Engine {
     }
 
     fn apply_synced(&mut self, c: u32, key: Key, value: Option<Record>, arrival: u64) {
+        // Before the synced record changes: the notice compares with what is visible now.
+        self.mark_dirty(c, &key);
         let collection = &mut self.collections[c as usize];
         match value {
             Some(record) => collection.synced.insert(key.clone(), record),
@@ -228,6 +230,5 @@ impl Engine {
                 collection.overlay.remove(&key);
             }
         }
-        self.mark_dirty(c, &key);
     }
 }

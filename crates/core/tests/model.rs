@@ -1057,6 +1057,18 @@ impl World {
             visible == *expected,
             "visible state:\n engine {visible:?}\n model  {expected:?}"
         );
+        // Reads agree with the listing: each key once, `len` and `get` the same.
+        let listed = e.records(COL).count();
+        ensure!(
+            listed == expected.len() && e.len(COL) == expected.len(),
+            "{listed} records listed and len {} for {} visible",
+            e.len(COL),
+            expected.len()
+        );
+        for key in KEYS {
+            let got = e.get(COL, key).map(|r| r.to_map());
+            ensure!(got.as_ref() == expected.get(key), "get({key}): {got:?}, visible {:?}", expected.get(key));
+        }
         let synced: BTreeMap<String, Rec> = e
             .synced_records(COL)
             .map(|(k, r)| (k.to_string(), r.to_map()))
