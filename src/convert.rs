@@ -4,9 +4,10 @@
 //! / `JSON.stringify` on the JS side. One string crosses the boundary per value instead of one
 //! call per field and per string (which is what serde-wasm-bindgen does), and the wasm is
 //! smaller. The exception is the subscribers' change lists (`change_objects`), where a
-//! `JSON.parse` per update cost more than the properties it made. The mapping is JSON's: objects are plain objects, integers are numbers (exact up
-//! to 2^53, so HLC microsecond timestamps are exact until the year 2255); `undefined` fields
-//! are dropped, and values JSON cannot hold (BigInt, cycles) are refused.
+//! `JSON.parse` per update cost more than the properties it made. The mapping is JSON's:
+//! objects are plain objects, integers are numbers (exact up to 2^53, so HLC microsecond
+//! timestamps are exact until the year 2255); `undefined` fields are dropped, and values JSON
+//! cannot hold (BigInt, cycles) are refused.
 //! Option objects that carry functions are read field by field.
 
 use std::sync::Arc;

@@ -202,7 +202,6 @@ pub struct Engine {
     /// The transactions of the `SaveTransaction` effects in `effects`, in order (each has
     /// `save_queued` set until its effect is polled).
     pub(crate) saves: VecDeque<u64>,
-    /// Keys whose visible record must be recomputed at the end of this call.
     /// Keys whose visible record may have changed, with the record visible when first marked
     /// (what their change notice compares against).
     pub(crate) dirty: Vec<(u32, Key, Option<Record>)>,

@@ -144,8 +144,9 @@ impl Engine {
         }
         // A snapshot removes what it does not mention, if anything is known at all (a first
         // load into an empty collection builds no set of its keys).
-        let known = !(collection.synced.is_empty() && collection.held.is_empty() && collection.overlay.is_empty());
-        if batch.snapshot && known {
+        let anything_known =
+            !(collection.synced.is_empty() && collection.held.is_empty() && collection.overlay.is_empty());
+        if batch.snapshot && anything_known {
             // Owned keys (reference-count increments): the same set type as below, so the wasm
             // client carries one copy of its code.
             let mentioned: FxHashSet<Key> = changes.iter().map(|(k, _)| k.clone()).collect();
@@ -164,8 +165,10 @@ impl Engine {
         }
 
         if changes.len() > 1024 {
-            // A big batch: grow the synced map and the dirty list once, not by doublings.
-            self.collections[c as usize].synced.reserve(changes.len());
+            // A big batch: grow the synced map and the dirty list once, not by doublings (the
+            // map by the records it may add: a re-sent snapshot of known keys adds none).
+            let synced = &mut self.collections[c as usize].synced;
+            synced.reserve(changes.len().saturating_sub(synced.len()));
             self.dirty.reserve(changes.len());
             self.dirty_set.reserve(changes.len());
         }
