@@ -102,6 +102,27 @@ async fn the_last_synced_data_and_pending_changes_show_after_a_reload_before_any
     assert_eq!(position.as_deref(), Some("heads-7"));
 }
 
+/// A batch's puts and deletes reach the cache in the batch's order, whatever runs they form.
+#[wasm_bindgen_test]
+async fn the_cache_keeps_the_order_of_a_batch_that_puts_and_deletes_the_same_keys() {
+    let db = unique_db("order");
+    let a = open(json!({"database": db})).await;
+    let (sync, on_update) = sync_with(Some(json!([{"id": "x", "n": 0}, {"id": "z", "n": 0}])));
+    let _todos = todos(&a, &Persist::holding(), None, sync);
+    sleep(0).await;
+    let changes = json!([
+        {"type": "upsert", "value": {"id": "x", "n": 1}}, {"type": "delete", "key": "x"},
+        {"type": "delete", "key": "z"}, {"type": "upsert", "value": {"id": "z", "n": 2}},
+        {"type": "upsert", "value": {"id": "w", "n": 3}},
+    ]);
+    push_update(&on_update, json!({"changes": changes, "position": "heads-9"})).unwrap();
+    a.close().await.ok();
+
+    let (shown, position) = reopened_before_any_sync(&db).await;
+    assert_eq!(shown, json!({"z": {"id": "z", "n": 2}, "w": {"id": "w", "n": 3}}));
+    assert_eq!(position.as_deref(), Some("heads-9"));
+}
+
 /// What a page reopening `db` shows before its sync answers (the sync never does): the
 /// collection's records and its stored sync position. The database is deleted after.
 async fn reopened_before_any_sync(db: &str) -> (serde_json::Value, Option<String>) {
