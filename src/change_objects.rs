@@ -9,7 +9,7 @@
 
 use js_sys::{Array, Map, Object};
 use serde_json::Value;
-use tandem_core::{ChangeKind, FieldName, Key, Record};
+use tandem_core::{ChangeKind, FieldName, Key, KeyChange, Record};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -87,11 +87,17 @@ impl ChangeObjects {
         js
     }
 
-    /// `[{type, key, value}]`, no `value` for a delete. `records` (key → value), if given, is
-    /// updated with the same objects.
-    pub fn change_list(&mut self, changes: &[(ChangeKind, &Key, Option<&Record>)], records: Option<&Map>) -> Array {
+    /// `[{type, key, value}]`, no `value` for a delete; `record` reads a key's record.
+    /// `records` (key → value), if given, is updated with the same objects.
+    pub fn change_list<'a>(
+        &mut self,
+        changes: &[KeyChange],
+        record: &dyn Fn(&Key) -> Option<&'a Record>,
+        records: Option<&Map>,
+    ) -> Array {
         let list = Array::new_with_length(changes.len() as u32);
-        for (i, (kind, key, value)) in changes.iter().enumerate() {
+        for (i, KeyChange { kind, key, .. }) in changes.iter().enumerate() {
+            let value = if *kind == ChangeKind::Delete { None } else { record(key) };
             let message = plain_object();
             let kind = match kind {
                 ChangeKind::Insert => &self.insert,
@@ -108,7 +114,7 @@ impl ChangeObjects {
                     for (name, field) in record.iter() {
                         let value = match field {
                             // The key field: the string just made for `key`.
-                            Value::String(s) if s.as_str() == &***key_text => key.clone(),
+                            Value::String(s) if s.as_str() == &**key_text => key.clone(),
                             _ => value_to_js(field),
                         };
                         object.set(&self.name(name), &value);

@@ -31,7 +31,7 @@ use js_sys::{Array, Function, Promise};
 use rustc_hash::FxHashSet;
 use tandem_core::protocol::json_error;
 use tandem_core::{
-    ChangeKind, CollectionConfig, Effect, Engine, Fields, Record, Strategy, SyncChange, Transaction, TransactionInput,
+    CollectionConfig, Effect, Engine, Fields, Record, Strategy, SyncChange, Transaction, TransactionInput,
     TransactionState, TxId,
 };
 use wasm_bindgen::prelude::*;
@@ -539,14 +539,12 @@ impl Driver {
                     if !subscribed && state.js_records.is_none() {
                         continue; // Nobody looks: convert nothing.
                     }
-                    let values: Vec<(ChangeKind, &tandem_core::Key, Option<&tandem_core::Record>)> = changes
-                        .iter()
-                        .map(|c| {
-                            (c.kind, &c.key, engine.get(&collection, &c.key).filter(|_| c.kind != ChangeKind::Delete))
-                        })
-                        .collect();
                     // The converted records, if kept, get the same objects as the subscribers.
-                    let messages = self.change_objects.borrow_mut().change_list(&values, state.js_records.as_ref());
+                    let messages = self.change_objects.borrow_mut().change_list(
+                        &changes,
+                        &|key| engine.get(&collection, key),
+                        state.js_records.as_ref(),
+                    );
                     if subscribed {
                         notices.push(Notice::Data { collection, changes: messages });
                     }

@@ -195,7 +195,7 @@ pub struct Engine {
     /// a `BTreeSet`, whose code costs the wasm client ~2 KB gzipped.)
     pub(crate) timers: BinaryHeap<Reverse<(u64, u64)>>,
     /// Queued transactions whose blockers finished during this call; started at its end.
-    pub(crate) ready: Vec<u64>,
+    pub(crate) ready: BinaryHeap<Reverse<u64>>,
     /// Sequence number of the last sync batch received.
     pub(crate) sync_seq: u64,
     pub(crate) effects: VecDeque<Effect>,
@@ -230,7 +230,7 @@ impl Engine {
             chain: FxHashMap::default(),
             locks: FxHashMap::default(),
             timers: BinaryHeap::new(),
-            ready: Vec::new(),
+            ready: BinaryHeap::new(),
             sync_seq: 0,
             effects: VecDeque::new(),
             saves: VecDeque::new(),
@@ -459,7 +459,10 @@ impl Engine {
                 None => {
                     let mut list = Vec::with_capacity(first_capacity);
                     list.push(change);
-                    changes.push((c, list));
+                    // In collection order (kept by inserting in place: no sort for a list
+                    // that almost always has one entry).
+                    let at = changes.iter().position(|(other, _)| *other > c).unwrap_or(changes.len());
+                    changes.insert(at, (c, list));
                 }
             }
         }
@@ -468,7 +471,6 @@ impl Engine {
         if dirty.capacity() <= 1024 {
             self.dirty = dirty;
         }
-        changes.sort_unstable_by_key(|(c, _)| *c);
         for (c, changes) in changes {
             let collection = self.collections[c as usize].name.clone();
             self.effects.push_back(Effect::DataChanged { collection, changes });

@@ -13,6 +13,16 @@ use rustc_hash::{FxBuildHasher, FxHashMap};
 /// A record's field name.
 pub type FieldName = Arc<str>;
 
+/// The names of a record's fields, in order. Records with the same names share one, as a JS
+/// engine's objects share a hidden class: a record then holds a pointer to its names and a
+/// slice of values (16-byte aligned pairs of name and value would cost a padded 32 bytes a
+/// field). A thin pointer, so a record's header stays small.
+pub type Shape = Arc<Box<[FieldName]>>;
+
+/// How many recently made shapes are looked through before making another: the records of a
+/// batch almost always share one, and an app has a few per collection.
+const RECENT_SHAPES: usize = 8;
+
 /// Longest name (in bytes) that is interned; longer names are rarely shared.
 pub const MAX_INTERNED_LEN: usize = 32;
 /// Most names the interner holds (a few hundred KB at most, with its table).
@@ -26,11 +36,32 @@ pub(crate) struct Interner {
     names: FxHashMap<FieldName, u64>,
     max_len: usize,
     max_names: usize,
+    /// The shapes made last, newest at `next - 1` (a ring): a record whose names match one
+    /// shares it, any other gets a shape of its own.
+    shapes: Vec<Shape>,
+    next: usize,
 }
 
 impl Interner {
     pub(crate) const fn new(max_len: usize, max_names: usize) -> Self {
-        Interner { names: FxHashMap::with_hasher(FxBuildHasher), max_len, max_names }
+        Interner { names: FxHashMap::with_hasher(FxBuildHasher), max_len, max_names, shapes: Vec::new(), next: 0 }
+    }
+
+    pub(crate) fn shape(&mut self, names: Vec<FieldName>) -> Shape {
+        let same = |shape: &&Shape| {
+            shape.len() == names.len() && shape.iter().zip(&names).all(|(a, b)| same_name(a, b))
+        };
+        if let Some(shape) = self.shapes.iter().find(same) {
+            return shape.clone();
+        }
+        let shape = Shape::new(names.into_boxed_slice());
+        if self.shapes.len() < RECENT_SHAPES {
+            self.shapes.push(shape.clone());
+        } else {
+            self.shapes[self.next] = shape.clone();
+        }
+        self.next = (self.next + 1) % RECENT_SHAPES;
+        shape
     }
 
     pub(crate) fn intern(&mut self, name: &str) -> FieldName {
@@ -88,6 +119,19 @@ impl Names<'_> {
             None => FieldName::from(name),
         }
     }
+
+    /// The shape of these names, in this order (shared with earlier records' when it can be).
+    pub(crate) fn shape(&mut self, names: Vec<FieldName>) -> Shape {
+        match &mut self.0 {
+            Some(interner) => interner.shape(names),
+            None => Shape::new(names.into_boxed_slice()),
+        }
+    }
+}
+
+/// The shape of these names, in this order.
+pub(crate) fn shape(names: Vec<FieldName>) -> Shape {
+    with_names(|interner| interner.shape(names))
 }
 
 /// Whether two names are equal, by pointer first (interned names share theirs).
@@ -106,6 +150,24 @@ mod tests {
         let b = field_name(&String::from("title"));
         assert!(Arc::ptr_eq(&a, &b));
         assert!(same_name(&a, &b));
+    }
+
+    #[test]
+    fn shapes_are_shared_while_among_the_recent_ones() {
+        let mut interner = Interner::new(8, 100);
+        let names = |interner: &mut Interner, list: &[&str]| list.iter().map(|n| interner.intern(n)).collect::<Vec<_>>();
+        let first = names(&mut interner, &["id", "n"]);
+        let shape = interner.shape(first);
+        let again = names(&mut interner, &["id", "n"]);
+        assert!(Arc::ptr_eq(&shape, &interner.shape(again)));
+        for i in 0..RECENT_SHAPES {
+            let other = names(&mut interner, &["id", &format!("f{i}")]);
+            interner.shape(other);
+        }
+        let after = names(&mut interner, &["id", "n"]);
+        let fresh = interner.shape(after);
+        assert!(!Arc::ptr_eq(&shape, &fresh), "forgotten after {RECENT_SHAPES} others");
+        assert_eq!(**shape, **fresh);
     }
 
     #[test]

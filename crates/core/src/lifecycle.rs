@@ -165,7 +165,7 @@ impl Engine {
             slot.internal.waiting_on.remove(&seq);
             if slot.tx.state == TransactionState::Queued {
                 if slot.internal.waiting_on.is_empty() {
-                    self.ready.push(dependent);
+                    self.ready.push(Reverse(dependent));
                 } else {
                     self.update_queued_behind(dependent);
                     self.touch(dependent, now);
@@ -215,9 +215,9 @@ impl Engine {
     /// Starts the queued transactions whose blockers all finished, in creation order.
     pub(crate) fn start_ready(&mut self, now: u64) {
         while !self.ready.is_empty() {
+            // A min-heap, as the one failing dependents uses: the wasm client links no sort.
             let mut ready = std::mem::take(&mut self.ready);
-            ready.sort_unstable();
-            for seq in ready {
+            while let Some(Reverse(seq)) = ready.pop() {
                 let slot = &self.txs[&seq];
                 if slot.tx.state == TransactionState::Queued && slot.internal.waiting_on.is_empty() {
                     self.txs.get_mut(&seq).expect("exists").tx.queued_behind = None;

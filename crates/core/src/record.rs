@@ -1,18 +1,19 @@
 //! Records: keyed JSON objects, shared by reference so a record sits in the synced layer, the
 //! visible layer and a mutation's `modified` without being copied.
 //!
-//! A record's top-level fields are one boxed slice of `(name, value)` pairs in insertion order,
-//! as JavaScript objects keep them, with interned names (see [`crate::field_name`]). Next to a
-//! `serde_json::Map` (a B-tree: an 11-slot node per object plus an allocation per field name)
-//! that is about a third of the memory per record. Lookups scan the slice, which for the few
-//! fields of a record beats a tree walk. Nested values stay `serde_json::Value`.
+//! A record's top-level fields are a [`Shape`] (its names in insertion order, as JavaScript
+//! objects keep them, shared by the records with the same names) and one boxed slice of
+//! values. Next to a `serde_json::Map` (a B-tree: an 11-slot node per object plus an
+//! allocation per field name) that is under a third of the memory per record. Lookups scan
+//! the names, which for the few fields of a record beats a tree walk. Nested values stay
+//! `serde_json::Value`.
 
 use std::fmt;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use crate::field_name::{field_name, same_name, with_names, FieldName};
+use crate::field_name::{field_name, same_name, shape, with_names, FieldName, Shape};
 
 /// A record's key, the string form of its key field.
 pub type Key = Arc<str>;
@@ -22,35 +23,43 @@ pub type Record = Arc<Fields>;
 
 /// A JSON object's fields, in insertion order, each name once.
 ///
-/// It serialises as a JSON object in that order and deserialises from one straight into the
-/// slice, with a repeated name keeping its first place and its last value, as `JSON.parse`
+/// It serialises as a JSON object in that order and deserialises from one straight into its
+/// values, with a repeated name keeping its first place and its last value, as `JSON.parse`
 /// does (see also [`Fields::parse`]). Equality ignores the order, as JSON object equality does.
 #[derive(Clone, Default)]
-pub struct Fields(pub(crate) Box<[(FieldName, Value)]>);
+pub struct Fields {
+    pub(crate) shape: Shape,
+    pub(crate) values: Box<[Value]>,
+}
 
 impl Fields {
     pub fn new() -> Self {
         Fields::default()
     }
 
+    /// Fields from names (each once) and their values, in order.
+    pub(crate) fn from_parts(names: Vec<FieldName>, values: Vec<Value>) -> Self {
+        Fields { shape: shape(names), values: values.into_boxed_slice() }
+    }
+
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.values.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.values.is_empty()
     }
 
     fn position(&self, name: &str) -> Option<usize> {
-        self.0.iter().position(|(n, _)| same_name(n, name))
+        self.shape.iter().position(|n| same_name(n, name))
     }
 
     pub fn get(&self, name: &str) -> Option<&Value> {
-        self.0.iter().find(|(n, _)| same_name(n, name)).map(|(_, v)| v)
+        self.position(name).map(|at| &self.values[at])
     }
 
     pub fn get_mut(&mut self, name: &str) -> Option<&mut Value> {
-        self.0.iter_mut().find(|(n, _)| same_name(n, name)).map(|(_, v)| v)
+        self.position(name).map(|at| &mut self.values[at])
     }
 
     pub fn contains_key(&self, name: &str) -> bool {
@@ -69,19 +78,21 @@ impl Fields {
     /// Removes a field, keeping the order of the others.
     pub fn remove(&mut self, name: &str) -> Option<Value> {
         let at = self.position(name)?;
-        let mut fields = std::mem::take(&mut self.0).into_vec();
-        let (_, value) = fields.remove(at);
-        self.0 = fields.into_boxed_slice();
+        let mut names = self.shape.to_vec();
+        names.remove(at);
+        let mut values = std::mem::take(&mut self.values).into_vec();
+        let value = values.remove(at);
+        *self = Fields::from_parts(names, values);
         Some(value)
     }
 
     /// The fields in order.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&FieldName, &Value)> + ExactSizeIterator {
-        self.0.iter().map(|(n, v)| (n, v))
+        self.shape.iter().zip(self.values.iter())
     }
 
     pub fn keys(&self) -> impl DoubleEndedIterator<Item = &str> + ExactSizeIterator {
-        self.0.iter().map(|(n, _)| &**n)
+        self.shape.iter().map(|n| &**n)
     }
 
     /// The record's key: its `key_field` as a string (numbers in their JSON spelling).
@@ -92,7 +103,7 @@ impl Fields {
     /// Shallow field-by-field update: every field of `changes` replaces this one's, new ones
     /// are appended in their order.
     pub fn update(&mut self, changes: &Fields) {
-        for (name, value) in changes.0.iter() {
+        for (name, value) in changes.iter() {
             // In place when the field exists (it usually does): nothing to allocate.
             match self.get_mut(name) {
                 Some(slot) => slot.clone_from(value),
@@ -103,17 +114,20 @@ impl Fields {
 
     /// Appends a field known to be new.
     fn append(&mut self, name: FieldName, value: Value) {
-        let mut fields = std::mem::take(&mut self.0).into_vec();
-        fields.reserve_exact(1);
-        fields.push((name, value));
-        self.0 = fields.into_boxed_slice();
+        let mut names = Vec::with_capacity(self.len() + 1);
+        names.extend(self.shape.iter().cloned());
+        names.push(name);
+        let mut values = std::mem::take(&mut self.values).into_vec();
+        values.reserve_exact(1);
+        values.push(value);
+        *self = Fields::from_parts(names, values);
     }
 
     /// As a `serde_json` object (whose map orders the names its own way).
     pub fn to_map(&self) -> Map<String, Value> {
         // By `insert`, not `collect` (whose sort and bulk build the wasm client would link).
         let mut map = Map::new();
-        for (name, value) in self.0.iter() {
+        for (name, value) in self.iter() {
             map.insert(name.to_string(), value.clone());
         }
         map
@@ -126,7 +140,8 @@ impl Fields {
 
 impl From<Map<String, Value>> for Fields {
     fn from(map: Map<String, Value>) -> Self {
-        with_names(|names| Fields(map.into_iter().map(|(name, value)| (names.get(&name), value)).collect()))
+        let (names, values) = with_names(|names| map.into_iter().map(|(name, value)| (names.get(&name), value)).unzip());
+        Fields::from_parts(names, values)
     }
 }
 
@@ -156,13 +171,16 @@ impl std::ops::Index<&str> for Fields {
 impl PartialEq for Fields {
     fn eq(&self, other: &Fields) -> bool {
         // Names are unique: same count and every field found equal means equal.
-        self.len() == other.len() && self.0.iter().all(|(name, value)| other.get(name) == Some(value))
+        if Arc::ptr_eq(&self.shape, &other.shape) {
+            return self.values == other.values;
+        }
+        self.len() == other.len() && self.iter().all(|(name, value)| other.get(name) == Some(value))
     }
 }
 
 impl fmt::Debug for Fields {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map().entries(self.0.iter().map(|(n, v)| (n, v))).finish()
+        f.debug_map().entries(self.iter()).finish()
     }
 }
 
@@ -282,6 +300,19 @@ pub(crate) mod tests {
         let name = |f: &Fields, n: &str| f.iter().find(|(m, _)| &***m == n).unwrap().0.clone();
         assert!(Arc::ptr_eq(&name(&a, "title"), &name(&b, "title")));
         assert!(Arc::ptr_eq(&name(&a, "id"), &name(&b, "id")));
+    }
+
+    #[test]
+    fn records_with_the_same_names_share_one_shape_until_one_gains_a_field() {
+        let list = Fields::parse_list(r#"[{"id":"a","n":1},{"id":"b","n":2},{"n":3,"id":"c"}]"#).unwrap().unwrap();
+        assert!(Arc::ptr_eq(&list[0].shape, &list[1].shape));
+        assert!(!Arc::ptr_eq(&list[0].shape, &list[2].shape), "another order is another shape");
+        let mut grown = list[1].clone();
+        grown.insert("done", Value::Bool(true));
+        assert_eq!(names(&grown), ["id", "n", "done"]);
+        assert_eq!(names(&list[1]), ["id", "n"], "the shared shape is not changed");
+        grown.remove("done");
+        assert_eq!(grown, fields(json!({"id": "b", "n": 2})));
     }
 
     #[test]

@@ -21,8 +21,8 @@ use crate::record::Fields;
 
 impl Serialize for Fields {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(self.0.len()))?;
-        for (name, value) in self.0.iter() {
+        let mut map = serializer.serialize_map(Some(self.len()))?;
+        for (name, value) in self.iter() {
             map.serialize_entry(&**name, value)?;
         }
         map.end()
@@ -92,13 +92,13 @@ impl<'de> Visitor<'de> for ParsedVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Parsed, A::Error> {
-        let mut fields = Vec::new();
+        let (mut names, mut values) = (Vec::new(), Vec::new());
         let mut seen = None;
         while let Some(name) = access.next_key_seed(NameSeed)? {
             let value = access.next_value()?;
-            push_last_wins(&mut fields, &mut seen, name, value);
+            push_last_wins(&mut names, &mut values, &mut seen, name, value);
         }
-        Ok(Parsed::Object(Fields(fields.into_boxed_slice())))
+        Ok(Parsed::Object(Fields::from_parts(names, values)))
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<Parsed, A::Error> {
@@ -127,7 +127,8 @@ impl<'de> Visitor<'de> for ParsedVisitor {
 /// index their names (values unused: the engine's transaction index has this map type, so
 /// the wasm client holds one copy of its code), so parsing them does not go quadratic.
 fn push_last_wins(
-    fields: &mut Vec<(FieldName, Value)>,
+    names: &mut Vec<FieldName>,
+    values: &mut Vec<Value>,
     seen: &mut Option<FxHashMap<FieldName, u64>>,
     name: FieldName,
     value: Value,
@@ -135,18 +136,19 @@ fn push_last_wins(
     const SCANNED: usize = 16;
     let repeated = match seen {
         Some(seen) => seen.insert(name.clone(), 0).is_some(),
-        None => fields.iter().any(|(n, _)| same_name(n, &name)),
+        None => names.iter().any(|n| same_name(n, &name)),
     };
     if repeated {
-        if let Some(slot) = fields.iter_mut().find(|(n, _)| same_name(n, &name)) {
-            slot.1 = value;
+        if let Some(at) = names.iter().position(|n| same_name(n, &name)) {
+            values[at] = value;
         }
         return;
     }
-    fields.push((name, value));
-    if seen.is_none() && fields.len() == SCANNED {
+    names.push(name);
+    values.push(value);
+    if seen.is_none() && names.len() == SCANNED {
         let mut index = FxHashMap::default();
-        for (n, _) in fields.iter() {
+        for n in names.iter() {
             index.insert(n.clone(), 0);
         }
         *seen = Some(index);

@@ -141,6 +141,48 @@ fn a_snapshot_replaces_the_synced_layer_and_deletes_what_it_does_not_mention() {
 }
 
 #[test]
+fn a_first_load_lists_every_record_once_as_an_insert_with_its_last_value() {
+    let mut h = Harness::new();
+    h.sync(
+        SyncBatch::new(TODOS)
+            .upsert(json!({"id": "a", "v": 1}))
+            .upsert(json!({"id": "b"}))
+            .upsert(json!({"id": "a", "v": 2})),
+    );
+    assert_eq!(h.visible("a"), Some(json!({"id": "a", "v": 2})));
+    assert_eq!(h.engine.len(TODOS), 2);
+    let changes: Vec<(String, ChangeKind)> = h.data_changes[0].1.iter().map(|c| (c.key.to_string(), c.kind)).collect();
+    assert_eq!(changes, [("a".into(), ChangeKind::Insert), ("b".into(), ChangeKind::Insert)]);
+    assert_eq!(h.data_changes.len(), 1);
+    // The next load compares with what is there.
+    h.sync(SyncBatch::new(TODOS).upsert(json!({"id": "b", "v": 3})));
+    assert_eq!(h.data_changes[1].1.iter().map(|c| c.kind).collect::<Vec<_>>(), [ChangeKind::Update]);
+}
+
+#[test]
+fn a_first_load_with_a_bad_record_is_refused_whole_and_leaves_nothing_behind() {
+    let mut h = Harness::new();
+    let batch = SyncBatch::new(TODOS).upsert(json!({"id": "a"})).upsert(json!({"title": "no id"}));
+    let error = h.engine.sync_received(h.now, batch).unwrap_err();
+    assert!(error.to_string().contains("todos"), "{error}");
+    assert!(matches!(error, tandem_core::SyncError::InvalidRecord { index: 1, .. }), "{error:?}");
+    h.drain();
+    assert_eq!((h.engine.len(TODOS), h.visible("a")), (0, None));
+    assert!(h.data_changes.is_empty(), "nothing reported");
+    h.sync(SyncBatch::new(TODOS).upsert(json!({"id": "a"})));
+    assert_eq!(h.engine.len(TODOS), 1);
+}
+
+#[test]
+fn a_first_load_while_a_transaction_is_pending_keeps_its_optimistic_value() {
+    let mut h = Harness::new();
+    h.insert(json!({"id": "a", "v": "mine"}));
+    h.sync(SyncBatch::new(TODOS).upsert(json!({"id": "a", "v": "server"})).upsert(json!({"id": "b"})));
+    assert_eq!(h.visible("a").unwrap()["v"], "mine");
+    assert_eq!(h.engine.len(TODOS), 2);
+}
+
+#[test]
 fn a_server_delete_of_a_locked_key_is_held_too() {
     let mut h = Harness::new();
     h.seed(vec![json!({"id": "a", "x": 0})]);
