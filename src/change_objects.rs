@@ -41,6 +41,13 @@ fn js_string(s: &str) -> JsValue {
     string_from_bytes(&JsValue::NULL, &bytes)
 }
 
+/// Changes to convert: the engine's list, or a first load's keys (each an insert).
+#[derive(Clone, Copy)]
+pub enum Changes<'a> {
+    Listed(&'a [KeyChange]),
+    Loaded(&'a [Key]),
+}
+
 fn plain_object() -> PlainObject {
     Object::new().unchecked_into()
 }
@@ -91,13 +98,21 @@ impl ChangeObjects {
     /// `records` (key → value), if given, is updated with the same objects.
     pub fn change_list<'a>(
         &mut self,
-        changes: &[KeyChange],
+        changes: Changes,
         record: &dyn Fn(&Key) -> Option<&'a Record>,
         records: Option<&Map>,
     ) -> Array {
-        let list = Array::new_with_length(changes.len() as u32);
-        for (i, KeyChange { kind, key, .. }) in changes.iter().enumerate() {
-            let value = if *kind == ChangeKind::Delete { None } else { record(key) };
+        let len = match changes {
+            Changes::Listed(list) => list.len(),
+            Changes::Loaded(keys) => keys.len(),
+        };
+        let list = Array::new_with_length(len as u32);
+        for i in 0..len {
+            let (kind, key) = match changes {
+                Changes::Listed(list) => (list[i].kind, &list[i].key),
+                Changes::Loaded(keys) => (ChangeKind::Insert, &keys[i]),
+            };
+            let value = if kind == ChangeKind::Delete { None } else { record(key) };
             let message = plain_object();
             let kind = match kind {
                 ChangeKind::Insert => &self.insert,

@@ -38,7 +38,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
-use crate::change_objects::ChangeObjects;
+use crate::change_objects::{ChangeObjects, Changes};
 use crate::convert::{self, SyncUpdate};
 use crate::errors::{self, Error, TransactionFailure};
 use crate::merge::JsMerge;
@@ -429,6 +429,28 @@ impl Driver {
         Ok(())
     }
 
+    /// Subscribers' (and the kept records') view of changed records of `collection`.
+    fn data_changed(&self, engine: &Engine, collection: Arc<str>, changes: Changes, notices: &mut Vec<Notice>) {
+        let mut collections = self.collections.borrow_mut();
+        let Some(state) = collections.get_mut(&collection) else {
+            return;
+        };
+        state.snapshot = None;
+        let subscribed = !state.subscribers.list.is_empty();
+        if !subscribed && state.js_records.is_none() {
+            return; // Nobody looks: convert nothing.
+        }
+        // The converted records, if kept, get the same objects as the subscribers.
+        let messages = self.change_objects.borrow_mut().change_list(
+            changes,
+            &|key| engine.get(&collection, key),
+            state.js_records.as_ref(),
+        );
+        if subscribed {
+            notices.push(Notice::Data { collection, changes: messages });
+        }
+    }
+
     /// The cache writes mirroring a batch: the synced records as the server sent them (shared
     /// with the engine, which may hold them back a while for keys that pending transactions
     /// lock), serialised only when written.
@@ -530,24 +552,10 @@ impl Driver {
                     }
                 }
                 Effect::DataChanged { collection, changes } => {
-                    let mut collections = self.collections.borrow_mut();
-                    let Some(state) = collections.get_mut(&collection) else {
-                        continue;
-                    };
-                    state.snapshot = None;
-                    let subscribed = !state.subscribers.list.is_empty();
-                    if !subscribed && state.js_records.is_none() {
-                        continue; // Nobody looks: convert nothing.
-                    }
-                    // The converted records, if kept, get the same objects as the subscribers.
-                    let messages = self.change_objects.borrow_mut().change_list(
-                        &changes,
-                        &|key| engine.get(&collection, key),
-                        state.js_records.as_ref(),
-                    );
-                    if subscribed {
-                        notices.push(Notice::Data { collection, changes: messages });
-                    }
+                    self.data_changed(&engine, collection, Changes::Listed(&changes), &mut notices)
+                }
+                Effect::Loaded { collection, keys } => {
+                    self.data_changed(&engine, collection, Changes::Loaded(&keys), &mut notices)
                 }
             }
         }

@@ -20,6 +20,10 @@ pub enum Effect {
     TransactionChanged { transaction: TxId, state: TransactionState },
     /// Visible records of `collection` changed: only these keys.
     DataChanged { collection: Arc<str>, changes: Vec<KeyChange> },
+    /// Records were loaded into `collection` while it was empty: each key, in the order the
+    /// sync batch had them, is an inserted record. (A first load's keys without a change kind
+    /// each: at 100k records that is 0.4 MB less to hold at the moment memory peaks.)
+    Loaded { collection: Arc<str>, keys: Vec<Key> },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -11,7 +11,7 @@ use rustc_hash::FxHashSet;
 use serde_json::Value;
 
 use crate::engine::{Engine, HeldChange};
-use crate::effect::{ChangeKind, Effect, KeyChange};
+use crate::effect::Effect;
 use crate::error::SyncError;
 use crate::record::{into_record, key_from, Fields, Key, Record, RecordProblem, Records};
 use crate::transaction::TransactionState;
@@ -215,31 +215,38 @@ impl Engine {
     /// compares each key's record before and after (whose list and set cost ~3 MB at 100k
     /// records). Refused as a whole, as any batch, leaving the collection empty.
     fn load_into_empty<R: UpsertRecord>(&mut self, now: u64, c: u32, batch: SyncBatch<R>) -> Result<(), SyncError> {
+        let SyncBatch { collection: name, changes, max_timestamp, .. } = batch;
         let collection = &mut self.collections[c as usize];
-        collection.synced.reserve(batch.changes.len());
-        let mut inserted = Vec::with_capacity(batch.changes.len());
-        for (index, change) in batch.changes.into_iter().enumerate() {
-            let SyncChange::Upsert(value) = change else { unreachable!("only upserts are loaded") };
-            match value.into_keyed(&collection.key_field, None) {
-                // A key repeated in the batch: its last record stands, listed once.
-                Ok((key, record)) => {
-                    if collection.synced.insert(key.clone(), record).is_none() {
-                        inserted.push(KeyChange { key, kind: ChangeKind::Insert });
-                    }
+        collection.synced.reserve(changes.len());
+        let (synced, key_field) = (&mut collection.synced, &collection.key_field);
+        // Collected in place where the batch's entries are as big as keys (the wasm client's
+        // shared records): the list of keys takes no memory of its own.
+        let keys = changes
+            .into_iter()
+            .enumerate()
+            .filter_map(|(index, change)| {
+                let SyncChange::Upsert(value) = change else { unreachable!("only upserts are loaded") };
+                match value.into_keyed(key_field, None) {
+                    // A key repeated in the batch: its last record stands, listed once.
+                    Ok((key, record)) => synced.insert(key.clone(), record).is_none().then_some(Ok(key)),
+                    Err(problem) => Some(Err(SyncError::InvalidRecord { collection: name.clone(), index, problem })),
                 }
-                Err(problem) => {
-                    collection.synced = Records::default();
-                    return Err(SyncError::InvalidRecord { collection: batch.collection, index, problem });
-                }
+            })
+            .collect::<Result<Vec<Key>, SyncError>>();
+        let keys = match keys {
+            Ok(keys) => keys,
+            Err(error) => {
+                collection.synced = Records::default();
+                return Err(error);
             }
-        }
-        collection.visible_len = inserted.len();
+        };
+        collection.visible_len = keys.len();
         self.sync_seq += 1;
-        if let Some(timestamp) = batch.max_timestamp {
+        if let Some(timestamp) = max_timestamp {
             self.hlc.observe(timestamp);
         }
-        if !inserted.is_empty() {
-            self.effects.push_back(Effect::DataChanged { collection: collection.name.clone(), changes: inserted });
+        if !keys.is_empty() {
+            self.effects.push_back(Effect::Loaded { collection: collection.name.clone(), keys });
         }
         self.settle(now);
         Ok(())

@@ -677,6 +677,11 @@ impl World {
                     self.step_changes
                         .extend(changes.into_iter().map(|c| (c.key.to_string(), c.kind)));
                 }
+                Effect::Loaded { collection, keys } => {
+                    assert_eq!(&*collection, COL);
+                    self.step_changes
+                        .extend(keys.into_iter().map(|k| (k.to_string(), ChangeKind::Insert)));
+                }
             }
         }
         Ok(())

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 use tandem_core::{
-    CollectionConfig, Effect, Engine, EngineConfig, ErrorInfo, KeyChange, RetryPolicy, SyncBatch, Transaction,
+    ChangeKind, CollectionConfig, Effect, Engine, EngineConfig, ErrorInfo, KeyChange, RetryPolicy, SyncBatch, Transaction,
     TransactionInput, TransactionState,
 };
 
@@ -65,6 +65,10 @@ impl Harness {
                     self.state_events.push((transaction.to_string(), state))
                 }
                 Effect::DataChanged { collection, changes } => self.data_changes.push((collection.to_string(), changes)),
+                Effect::Loaded { collection, keys } => {
+                    let inserts = keys.into_iter().map(|key| KeyChange { key, kind: ChangeKind::Insert }).collect();
+                    self.data_changes.push((collection.to_string(), inserts))
+                }
             }
         }
     }
