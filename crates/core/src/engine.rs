@@ -205,8 +205,11 @@ pub struct Engine {
     /// Keys whose visible record may have changed, with the record visible when first marked
     /// (what their change notice compares against).
     pub(crate) dirty: Vec<(u32, Key, Option<Record>)>,
-    /// The same keys as a set, once there are more than a few.
+    /// The keys of `dirty[..dirty_indexed]` as a set, for the duplicate check once there are
+    /// more than a few. Caught up only when that check runs: a batch whose keys are known to be
+    /// new (one transaction's first marks) never builds it.
     pub(crate) dirty_set: FxHashSet<(u32, Key)>,
+    pub(crate) dirty_indexed: usize,
     /// Finished transactions no longer in any overlay, oldest first: pruning candidates.
     pub(crate) finished: VecDeque<u64>,
     pub(crate) empty_record: Record,
@@ -236,6 +239,7 @@ impl Engine {
             saves: VecDeque::new(),
             dirty: Vec::new(),
             dirty_set: FxHashSet::default(),
+            dirty_indexed: 0,
             finished: VecDeque::new(),
             empty_record: Arc::new(Fields::new()),
         }
@@ -354,14 +358,23 @@ impl Engine {
             if self.dirty.iter().any(|(c, k, _)| *c == collection && k == key) {
                 return;
             }
-        } else if !self.dirty_set.insert((collection, key.clone())) {
-            return;
+        } else {
+            for (c, k, _) in &self.dirty[self.dirty_indexed..] {
+                self.dirty_set.insert((*c, k.clone()));
+            }
+            self.dirty_indexed = self.dirty.len() + 1;
+            if !self.dirty_set.insert((collection, key.clone())) {
+                self.dirty_indexed -= 1;
+                return;
+            }
         }
+        self.mark_new_dirty(collection, key);
+    }
+
+    /// [`Engine::mark_dirty`] for a key known not to be marked yet.
+    pub(crate) fn mark_new_dirty(&mut self, collection: u32, key: &Key) {
         let before = self.collections[collection as usize].visible(key).cloned();
         self.dirty.push((collection, key.clone(), before));
-        if self.dirty.len() == LISTED {
-            self.dirty_set.extend(self.dirty.iter().map(|(c, k, _)| (*c, k.clone())));
-        }
     }
 
     /// Records a state change: updated time, a monitoring event and a save of the record.
@@ -424,6 +437,7 @@ impl Engine {
             return;
         }
         let mut dirty = std::mem::take(&mut self.dirty);
+        self.dirty_indexed = 0;
         // `clear()` costs the set's capacity, which a big batch leaves at 100k+: start afresh then.
         if self.dirty_set.capacity() > 1024 {
             self.dirty_set = FxHashSet::default();
@@ -435,7 +449,7 @@ impl Engine {
         // A big batch's list is sized once rather than grown by doublings.
         let first_capacity = if dirty.len() > 1024 { dirty.len() } else { 1 };
         for (c, key, before) in dirty.drain(..) {
-            let next = self.compute_visible(c, &key);
+            let (next, has_overlay) = self.compute_visible(c, &key);
             let collection = &mut self.collections[c as usize];
             let kind = match (&before, &next) {
                 (None, None) => None,
@@ -445,7 +459,6 @@ impl Engine {
                 (Some(_), Some(_)) => Some(ChangeKind::Update),
             };
             // Keys with an overlay keep their visible record; the others show the synced one.
-            let has_overlay = collection.overlay.get(&key).is_some_and(|entries| !entries.is_empty());
             collection.show(key.clone(), next, has_overlay);
             let Some(kind) = kind else { continue };
             match kind {

@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::engine::{Engine, MutationRef, ObjRef, TxInternal, TxSlot};
+use crate::engine::{Engine, MutationRef, TxInternal, TxSlot};
 use crate::error::MutationError;
 use crate::record::{apply_changes, record_of, Fields, Key, Record, RecordProblem};
 use crate::transaction::{
@@ -150,11 +150,17 @@ impl Engine {
         let mut scratch: Option<FxHashMap<(u32, Key), Option<Record>>> = (mutations.len() > 1)
             .then(|| FxHashMap::with_capacity_and_hasher(mutations.len(), Default::default()));
         let mut out = Vec::with_capacity(mutations.len());
+        let mut last_collection: Option<u32> = None;
         for (index, mutation) in mutations.into_iter().enumerate() {
-            let c = *self
-                .collection_index
-                .get(&mutation.collection)
-                .ok_or(MutationError::UnknownCollection { collection: mutation.collection })?;
+            // Batches name one collection: compared with the last one's name, not hashed.
+            let c = match last_collection {
+                Some(c) if *self.collections[c as usize].name == *mutation.collection => c,
+                _ => *self
+                    .collection_index
+                    .get(&mutation.collection)
+                    .ok_or(MutationError::UnknownCollection { collection: mutation.collection })?,
+            };
+            last_collection = Some(c);
             let collection = &self.collections[c as usize];
             let current = |key: &Key| match scratch.as_ref().and_then(|s| s.get(&(c, key.clone()))) {
                 Some(record) => record.clone(),
@@ -251,14 +257,13 @@ impl Engine {
     pub(crate) fn admit(&mut self, now: u64, seq: u64, tx: Transaction, retry_at: Option<u64>) {
         let ordered = tx.strategy.is_ordered();
         let mut internal = TxInternal::default();
-        // Distinct objects; a set only when there can be duplicates.
         let n = tx.mutations.len();
-        let mut seen: Option<FxHashSet<ObjRef>> =
-            (n > 1).then(|| FxHashSet::with_capacity_and_hasher(n, Default::default()));
+        // Nothing marked yet in this input: a key this transaction has not touched before is
+        // not marked either (no duplicate check, so no set of the batch's keys).
+        let first_marks = self.dirty.is_empty();
         if n > 1 {
             // Grow the indexes once for a batch rather than by repeated doubling and rehashing.
             self.dirty.reserve(n);
-            self.dirty_set.reserve(n);
             if ordered {
                 self.chain.reserve(n);
                 self.locks.reserve(n);
@@ -268,16 +273,29 @@ impl Engine {
             let first = self.collection_index[&*tx.mutations[0].collection] as usize;
             self.collections[first].overlay.reserve(n);
         }
+        let mut last_collection: Option<(&Arc<str>, u32)> = None;
         for (index, m) in tx.mutations.iter().enumerate() {
-            let c = self.collection_index[&*m.collection];
-            self.collections[c as usize]
-                .overlay
-                .entry(m.key.clone())
-                .or_default()
-                .push(MutationRef { tx: seq, index: index as u32 });
+            // Batches name one collection: looked up once.
+            let c = match last_collection {
+                Some((name, c)) if Arc::ptr_eq(name, &m.collection) => c,
+                _ => self.collection_index[&*m.collection],
+            };
+            last_collection = Some((&m.collection, c));
+            let entries = self.collections[c as usize].overlay.entry(m.key.clone()).or_default();
+            // The overlay lists a key's mutations in order: this transaction's last one there
+            // means it touched the key before (marked, and one of its objects, already).
+            let touched = entries.last().is_some_and(|r| r.tx == seq);
+            entries.push(MutationRef { tx: seq, index: index as u32 });
             internal.overlay_entries += 1;
-            self.mark_dirty(c, &m.key);
-            if ordered && seen.as_mut().is_none_or(|seen| seen.insert((c, m.key.clone()))) {
+            if touched {
+                continue;
+            }
+            if first_marks {
+                self.mark_new_dirty(c, &m.key);
+            } else {
+                self.mark_dirty(c, &m.key);
+            }
+            if ordered {
                 internal.objects.push((c, m.key.clone()));
             }
         }

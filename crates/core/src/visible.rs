@@ -7,12 +7,18 @@ use crate::record::{Key, Record};
 use crate::transaction::{PendingMutation, Strategy};
 
 impl Engine {
-    pub(crate) fn compute_visible(&self, c: u32, key: &Key) -> Option<Record> {
+    /// The visible record of `key`, and whether it has an overlay.
+    pub(crate) fn compute_visible(&self, c: u32, key: &Key) -> (Option<Record>, bool) {
         let collection = &self.collections[c as usize];
         let synced = collection.synced.get(key);
         let Some(entries) = collection.overlay.get(key).filter(|e| !e.is_empty()) else {
-            return synced.cloned();
+            return (synced.cloned(), false);
         };
+        (self.overlaid(c, synced, entries), true)
+    }
+
+    fn overlaid(&self, c: u32, synced: Option<&Record>, entries: &[crate::engine::MutationRef]) -> Option<Record> {
+        let collection = &self.collections[c as usize];
         let mutation = |r: &crate::engine::MutationRef| -> &PendingMutation {
             &self.txs[&r.tx].tx.mutations[r.index as usize]
         };
