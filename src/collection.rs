@@ -32,7 +32,7 @@ impl Collection {
         let input = TransactionInput {
             mutations: ops
                 .into_iter()
-                .map(|op| Mutation { collection: self.name.to_string(), op, metadata: options.metadata.clone() })
+                .map(|op| Mutation { collection: String::from(&*self.name), op, metadata: options.metadata.clone() })
                 .collect(),
             strategy: options.strategy.or(default_strategy).unwrap_or_default(),
             ..Default::default()

@@ -162,6 +162,22 @@ async fn change_values_are_what_json_parse_would_give_and_the_snapshot_shares_th
 }
 
 #[wasm_bindgen_test]
+async fn a_batch_long_enough_to_be_encoded_in_one_piece_keeps_every_character() {
+    let client = memory_client().await;
+    let todos = todos(&client, json!([])).await;
+    // Texts of thousands of characters cross by one `TextEncoder.encodeInto`: 1-, 2-, 3- and
+    // 4-byte UTF-8 characters (a surrogate pair in JS) at every position of the text.
+    let titles: Vec<String> = (0..600).map(|i| format!("{i} h\u{e9}llo \u{2713} \u{1f600} {}", "\u{e9}".repeat(i % 7))).collect();
+    let records: Vec<serde_json::Value> =
+        titles.iter().enumerate().map(|(i, t)| json!({"id": format!("k{i}"), "t": t})).collect();
+    todos.insert(js(json!(records)), JsValue::UNDEFINED).unwrap();
+    assert_eq!(todos.size(), 600);
+    for (i, title) in titles.iter().enumerate() {
+        assert_eq!(get_str(&todos.get(js(json!(format!("k{i}")))).unwrap(), "t"), *title);
+    }
+}
+
+#[wasm_bindgen_test]
 async fn a_snapshot_keeps_its_identity_until_the_data_changes() {
     let client = memory_client().await;
     let (sync, on_update) = sync_with(Some(json!([{"id": "a", "n": 1}, {"id": "b", "n": 2}])));

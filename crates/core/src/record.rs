@@ -128,7 +128,7 @@ impl Fields {
         // By `insert`, not `collect` (whose sort and bulk build the wasm client would link).
         let mut map = Map::new();
         for (name, value) in self.iter() {
-            map.insert(name.to_string(), value.clone());
+            map.insert(String::from(&**name), value.clone());
         }
         map
     }

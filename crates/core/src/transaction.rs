@@ -195,7 +195,7 @@ impl Transaction {
         let mut by_collection: Map<String, Value> = Map::new();
         for m in &self.mutations {
             let entry = by_collection
-                .entry(m.collection.to_string())
+                .entry(String::from(&*m.collection))
                 .or_insert_with(|| Value::Object(Map::new()));
             let Value::Object(keys) = entry else { unreachable!("collections map to objects") };
             let change = match m.kind {
@@ -208,7 +208,7 @@ impl Transaction {
                     prev.extend(next)
                 }
                 (_, change) => {
-                    keys.insert(m.key.to_string(), change);
+                    keys.insert(String::from(&*m.key), change);
                 }
             }
         }
