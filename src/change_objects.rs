@@ -99,7 +99,7 @@ impl ChangeObjects {
     pub fn change_list<'a>(
         &mut self,
         changes: Changes,
-        record: &dyn Fn(&Key) -> Option<&'a Record>,
+        record: &dyn Fn(&str) -> Option<&'a Record>,
         records: Option<&Map>,
     ) -> Array {
         let len = match changes {

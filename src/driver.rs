@@ -443,7 +443,7 @@ impl Driver {
         // The converted records, if kept, get the same objects as the subscribers.
         let messages = self.change_objects.borrow_mut().change_list(
             changes,
-            &|key| engine.get(&collection, key),
+            &engine.reader(&collection),
             state.js_records.as_ref(),
         );
         if subscribed {

@@ -299,6 +299,13 @@ impl Engine {
         self.collection(collection)?.visible(key)
     }
 
+    /// A reader of a collection's visible records by key (for many reads: the collection is
+    /// looked up once).
+    pub fn reader<'a>(&'a self, collection: &str) -> impl Fn(&str) -> Option<&'a Record> + 'a {
+        let collection = self.collection(collection);
+        move |key| collection?.visible(key)
+    }
+
     /// The record as the server last confirmed it.
     pub fn get_synced(&self, collection: &str, key: &str) -> Option<&Record> {
         self.collection(collection)?.synced.get(key)

@@ -16,7 +16,7 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
-use crate::field_name::{field_name, same_name, FieldName};
+use crate::field_name::{field_name, same_name, FieldName, Shape};
 use crate::record::Fields;
 
 impl Serialize for Fields {
@@ -69,11 +69,24 @@ enum Parsed {
 
 impl<'de> Deserialize<'de> for Parsed {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(ParsedVisitor)
+        deserializer.deserialize_any(ParsedVisitor { hint: None })
     }
 }
 
-struct ParsedVisitor;
+/// Parses a value; an object's names are first compared with `hint`'s, the names the previous
+/// object of a list had, in order: the objects of a list almost always have the same ones, and
+/// a name found there needs no lookup in the interner (~4% of a batch insert's time).
+struct ParsedVisitor {
+    hint: Option<Shape>,
+}
+
+impl<'de> DeserializeSeed<'de> for ParsedVisitor {
+    type Value = Parsed;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Parsed, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
 
 /// The visitor methods a JSON deserializer calls for scalars: all `Other`.
 macro_rules! scalars {
@@ -92,9 +105,10 @@ impl<'de> Visitor<'de> for ParsedVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Parsed, A::Error> {
-        let (mut names, mut values) = (Vec::new(), Vec::new());
+        let hint = self.hint.as_deref().map(|names| &names[..]).unwrap_or_default();
+        let (mut names, mut values) = (Vec::with_capacity(hint.len()), Vec::with_capacity(hint.len()));
         let mut seen = None;
-        while let Some(name) = access.next_key_seed(NameSeed)? {
+        while let Some(name) = access.next_key_seed(NameSeed { expected: hint.get(names.len()) })? {
             let value = access.next_value()?;
             push_last_wins(&mut names, &mut values, &mut seen, name, value);
         }
@@ -104,9 +118,13 @@ impl<'de> Visitor<'de> for ParsedVisitor {
     fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<Parsed, A::Error> {
         let mut list = Ok(Vec::new());
         let mut index = 0;
-        while let Some(item) = items.next_element::<Parsed>()? {
+        let mut hint = None;
+        while let Some(item) = items.next_element_seed(ParsedVisitor { hint: hint.take() })? {
             match (item, &mut list) {
-                (Parsed::Object(fields), Ok(list)) => list.push(fields),
+                (Parsed::Object(fields), Ok(list)) => {
+                    hint = Some(fields.shape.clone());
+                    list.push(fields)
+                }
                 (Parsed::Object(_), Err(_)) => {}
                 (_, list @ Ok(_)) => *list = Err(index),
                 (_, Err(_)) => {}
@@ -155,10 +173,13 @@ fn push_last_wins(
     }
 }
 
-/// Deserialises a map key as an interned field name, from the parser's buffer.
-struct NameSeed;
+/// Deserialises a map key as an interned field name, from the parser's buffer: `expected`
+/// if it is that name.
+struct NameSeed<'a> {
+    expected: Option<&'a FieldName>,
+}
 
-impl<'de> DeserializeSeed<'de> for NameSeed {
+impl<'de> DeserializeSeed<'de> for NameSeed<'_> {
     type Value = FieldName;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<FieldName, D::Error> {
@@ -166,7 +187,7 @@ impl<'de> DeserializeSeed<'de> for NameSeed {
     }
 }
 
-impl<'de> Visitor<'de> for NameSeed {
+impl<'de> Visitor<'de> for NameSeed<'_> {
     type Value = FieldName;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -174,7 +195,10 @@ impl<'de> Visitor<'de> for NameSeed {
     }
 
     fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<FieldName, E> {
-        Ok(field_name(name))
+        match self.expected {
+            Some(expected) if **expected == *name => Ok(expected.clone()),
+            _ => Ok(field_name(name)),
+        }
     }
 }
 
@@ -227,6 +251,18 @@ mod tests {
         }
         assert!(Fields::parse("{").is_err());
         assert!(Fields::parse(r#"{"a":1} x"#).is_err());
+    }
+
+    #[test]
+    fn the_objects_of_a_list_share_the_names_of_the_one_before_even_long_ones() {
+        let long = "a_field_name_longer_than_the_interner_keeps_them";
+        let text = format!(r#"[{{"id":"a","{long}":1}},{{"id":"b","{long}":2}},{{"{long}":3,"id":"c"}}]"#);
+        let list = Fields::parse_list(&text).unwrap().unwrap();
+        let name = |f: &Fields, at: usize| f.shape[at].clone();
+        assert!(std::sync::Arc::ptr_eq(&name(&list[0], 1), &name(&list[1], 1)), "not allocated again");
+        assert!(std::sync::Arc::ptr_eq(&list[0].shape, &list[1].shape));
+        assert_eq!(names(&list[2]), [long, "id"], "another order is read as it is");
+        assert_eq!(list[2][long], json!(3));
     }
 
     #[test]
