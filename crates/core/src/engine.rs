@@ -20,6 +20,16 @@ use crate::tx_table::TxTable;
 /// An object that ordered transactions lock: a key of a collection (by index).
 pub(crate) type ObjRef = (u32, Key);
 
+/// An object's unfinished ordered transactions and its lock.
+#[derive(Default)]
+pub(crate) struct ObjectQueue {
+    /// Oldest first. A new ordered transaction queues behind the last; all of them are kept
+    /// because any one may fail first and the others must still be waited for.
+    pub chain: smallvec::SmallVec<[u64; 2]>,
+    /// How many running ordered transactions hold the object's lock (0: not locked).
+    pub locks: u32,
+}
+
 /// A key's overlay: almost always one mutation, kept inline.
 pub(crate) type Overlay = smallvec::SmallVec<[MutationRef; 1]>;
 
@@ -183,12 +193,9 @@ pub struct Engine {
     pub(crate) txs: TxTable,
     pub(crate) seq_by_id: FxHashMap<TxId, u64>,
     pub(crate) next_seq: u64,
-    /// Per object, the unfinished ordered transactions touching it, oldest first. A new ordered
-    /// transaction queues behind the last; all of them are kept because any one may fail first
-    /// and the others must still be waited for.
-    pub(crate) chain: FxHashMap<ObjRef, smallvec::SmallVec<[u64; 2]>>,
-    /// Per locked object, how many running ordered transactions hold it.
-    pub(crate) locks: FxHashMap<ObjRef, u32>,
+    /// Per object touched by unfinished ordered transactions: those transactions and the lock
+    /// (one map, so a mutation's object is found once for both).
+    pub(crate) objects: FxHashMap<ObjRef, ObjectQueue>,
     /// (due time, transaction) for retries and attempt deadlines, earliest first. A cleared
     /// timer stays in the heap until it reaches the top, where `prune_timers` drops it: every
     /// change leaves a live timer (one equal to its transaction's `timer`) on top. (A heap, not
@@ -230,8 +237,7 @@ impl Engine {
             txs: TxTable::default(),
             seq_by_id: FxHashMap::default(),
             next_seq: 1,
-            chain: FxHashMap::default(),
-            locks: FxHashMap::default(),
+            objects: FxHashMap::default(),
             timers: BinaryHeap::new(),
             ready: BinaryHeap::new(),
             sync_seq: 0,
@@ -333,7 +339,11 @@ impl Engine {
     pub fn is_locked(&self, collection: &str, key: &str) -> bool {
         self.collection_index
             .get(collection)
-            .is_some_and(|&c| self.locks.contains_key(&(c, Key::from(key))))
+            .is_some_and(|&c| self.is_locked_object(&(c, Key::from(key))))
+    }
+
+    pub(crate) fn is_locked_object(&self, object: &ObjRef) -> bool {
+        self.objects.get(object).is_some_and(|queue| queue.locks > 0)
     }
 
     pub fn transaction(&self, id: &str) -> Option<&Transaction> {

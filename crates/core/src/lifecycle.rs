@@ -235,7 +235,7 @@ impl Engine {
         }
         slot.internal.holds_locks = true;
         for obj in &slot.internal.objects {
-            *self.locks.entry(obj.clone()).or_default() += 1;
+            self.objects.get_mut(obj).expect("a transaction's objects are queued").locks += 1;
         }
     }
 
@@ -246,19 +246,17 @@ impl Engine {
         let objects = std::mem::take(&mut slot.internal.objects);
         let held_locks = std::mem::replace(&mut slot.internal.holds_locks, false);
         for obj in &objects {
-            if let Some(chain) = self.chain.get_mut(obj) {
-                chain.retain(|s| *s != seq);
-                if chain.is_empty() {
-                    self.chain.remove(obj);
-                }
+            let Some(queue) = self.objects.get_mut(obj) else { continue };
+            queue.chain.retain(|s| *s != seq);
+            let unlocked = held_locks && {
+                queue.locks -= 1;
+                queue.locks == 0
+            };
+            if queue.chain.is_empty() && queue.locks == 0 {
+                self.objects.remove(obj);
             }
-            if held_locks {
-                let count = self.locks.get_mut(obj).expect("held locks are counted");
-                *count -= 1;
-                if *count == 0 {
-                    self.locks.remove(obj);
-                    self.apply_held(obj.0, &obj.1);
-                }
+            if unlocked {
+                self.apply_held(obj.0, &obj.1);
             }
         }
     }

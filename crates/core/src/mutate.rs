@@ -265,8 +265,7 @@ impl Engine {
             // Grow the indexes once for a batch rather than by repeated doubling and rehashing.
             self.dirty.reserve(n);
             if ordered {
-                self.chain.reserve(n);
-                self.locks.reserve(n);
+                self.objects.reserve(n);
                 internal.objects.reserve(n);
             }
             // Batches almost always touch one collection: size the first one's overlay.
@@ -299,12 +298,27 @@ impl Engine {
                 internal.objects.push((c, m.key.clone()));
             }
         }
+        // Objects nobody queues on are locked at once, in the same lookup; undone below if
+        // another object makes the transaction wait (then it locks them all when it starts).
         for obj in &internal.objects {
-            let chain = self.chain.entry(obj.clone()).or_default();
-            if let Some(&blocker) = chain.last() {
-                internal.waiting_on.insert(blocker);
+            let queue = self.objects.entry(obj.clone()).or_default();
+            match queue.chain.last() {
+                Some(&blocker) => {
+                    internal.waiting_on.insert(blocker);
+                }
+                None => queue.locks += 1,
             }
-            chain.push(seq);
+            queue.chain.push(seq);
+        }
+        internal.holds_locks = !internal.objects.is_empty();
+        if !internal.waiting_on.is_empty() && internal.holds_locks {
+            internal.holds_locks = false;
+            for obj in &internal.objects {
+                let queue = self.objects.get_mut(obj).expect("just queued");
+                if queue.chain[0] == seq {
+                    queue.locks -= 1;
+                }
+            }
         }
         self.seq_by_id.insert(tx.id.clone(), seq);
         let blockers: Vec<u64> = internal.waiting_on.iter().copied().collect();
@@ -313,7 +327,7 @@ impl Engine {
             self.txs.get_mut(blocker).expect("blocker exists").internal.dependents.push(seq);
         }
         if blockers.is_empty() {
-            self.acquire_locks(seq);
+            self.acquire_locks(seq); // Nothing to do unless it holds none yet.
             match retry_at.filter(|&at| at > now) {
                 Some(at) => {
                     self.set_state(seq, TransactionState::Pending);

@@ -132,7 +132,7 @@ impl Engine {
         let collection = &self.collections[c as usize];
         let empty = collection.synced.is_empty() && collection.held.is_empty() && collection.overlay.is_empty();
         if empty
-            && self.locks.is_empty()
+            && self.objects.is_empty()
             && self.dirty.is_empty()
             && batch.confirms.is_empty()
             && batch.changes.iter().all(|change| matches!(change, SyncChange::Upsert(_)))
@@ -200,7 +200,7 @@ impl Engine {
             }
         }
         for (key, value) in changes {
-            if self.locks.contains_key(&(c, key.clone())) {
+            if self.is_locked_object(&(c, key.clone())) {
                 self.collections[c as usize].held.insert(key, HeldChange { value, arrival });
             } else {
                 self.apply_synced(c, key, value, arrival);
