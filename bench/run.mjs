@@ -55,6 +55,7 @@ if (!args["no-build"]) {
     execFileSync(join(ROOT, "scripts", "build-wasm.sh"), [named, "--keep-names", "--target", "web", "--no-pack"], { stdio: "inherit" });
     cpSync(join(named, "tandem_bg.wasm"), join(PKG, "wasm", "tandem_bg.wasm"));
     cpSync(join(named, "tandem.js"), join(PKG, "wasm", "tandem.js"));
+    cpSync(join(named, "snippets"), join(PKG, "wasm", "snippets"), { recursive: true });
   }
 }
 if (!existsSync(join(PKG, "dist", "index.js"))) throw new Error(`${PKG} is not built: run without --no-build`);

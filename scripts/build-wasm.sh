@@ -34,6 +34,8 @@ CARGO_REGISTRY_SRC="${CARGO_HOME:-$HOME/.cargo}/registry/src"
 export CARGO_ENCODED_RUSTFLAGS="--remap-path-prefix=/rustc/$RUSTC_COMMIT/library=std"$'\x1f'"--remap-path-prefix=$CARGO_REGISTRY_SRC=crates"
 
 cd "$ROOT"
+# wasm-bindgen names a snippet directory by a hash of the code: drop the previous build's.
+rm -rf "$OUT/snippets"
 # --mode no-install: never download wasm-bindgen or wasm-opt (Cargo.toml disables wasm-pack's own
 # wasm-opt step, which would download binaryen; the npm one runs below).
 wasm-pack build --release --mode no-install --out-dir "$OUT" --out-name tandem "$@"

@@ -178,6 +178,33 @@ async fn a_batch_long_enough_to_be_encoded_in_one_piece_keeps_every_character() 
 }
 
 #[wasm_bindgen_test]
+async fn a_long_change_list_has_every_value_as_json_parse_would_give_it() {
+    let client = memory_client().await;
+    let todos = todos(&client, json!([])).await;
+    let changes = collect_changes(&todos);
+    // Long enough to have its strings batched: ASCII and not, short and long, a field equal
+    // to the key that is not the key field, nested values, numbers.
+    let records: Vec<serde_json::Value> = (0..40)
+        .map(|i| {
+            json!({
+                "id": format!("k{i}"), "title": format!("todo {i}"), "same": format!("k{i}"),
+                "accents": format!("h\u{e9}llo {i}"), "long": "y".repeat(300 + i), "empty": "",
+                "n": i, "nested": {"s": format!("n{i}")}, "done": i % 2 == 0,
+            })
+        })
+        .collect();
+    todos.insert(js(json!(records)), JsValue::UNDEFINED).unwrap();
+    todos.delete(js(json!(["k3", "k4"])), JsValue::UNDEFINED).unwrap();
+    let changes = changes.borrow();
+    let inserted: Vec<serde_json::Value> = changes[0].as_array().unwrap().clone();
+    assert_eq!(inserted.len(), 40);
+    for (change, record) in inserted.iter().zip(&records) {
+        assert_eq!(change, &json!({"type": "insert", "key": record["id"], "value": record}));
+    }
+    assert_eq!(changes[1], json!([{"type": "delete", "key": "k3"}, {"type": "delete", "key": "k4"}]));
+}
+
+#[wasm_bindgen_test]
 async fn a_snapshot_keeps_its_identity_until_the_data_changes() {
     let client = memory_client().await;
     let (sync, on_update) = sync_with(Some(json!([{"id": "a", "n": 1}, {"id": "b", "n": 2}])));
