@@ -25,12 +25,16 @@ export function asciiString(at, len) {
   if (bytes.buffer !== memory.buffer) bytes = new Uint8Array(memory.buffer);
   return String.fromCharCode.apply(null, bytes.subarray(at, at + len));
 }
+function put(o, k, v) {
+  if (k === '__proto__') Object.defineProperty(o, k, { value: v, writable: true, enumerable: true, configurable: true });
+  else o[k] = v;
+}
 export function setFields(o, a, b, c, d, e, f, g, h) {
   o ??= {};
-  if (a !== undefined) o[a] = b;
-  if (c !== undefined) o[c] = d;
-  if (e !== undefined) o[e] = f;
-  if (g !== undefined) o[g] = h;
+  if (a !== undefined) put(o, a, b);
+  if (c !== undefined) put(o, c, d);
+  if (e !== undefined) put(o, e, f);
+  if (g !== undefined) put(o, g, h);
   return o;
 }
 const decoder = new TextDecoder();
@@ -52,7 +56,8 @@ extern "C" {
     #[wasm_bindgen(js_name = asciiString)]
     fn ascii(at: *const u8, len: usize) -> JsValue;
     /// Sets up to four fields (a name `undefined`: none) on `object`, or on a new object if it
-    /// is `undefined`; returns the object.
+    /// is `undefined`; returns the object. A field named `__proto__` is an own property, as
+    /// `JSON.parse` makes it, not the object's prototype.
     #[allow(clippy::too_many_arguments)]
     #[wasm_bindgen(js_name = setFields)]
     fn fields(

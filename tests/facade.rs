@@ -189,7 +189,7 @@ async fn a_long_change_list_has_every_value_as_json_parse_would_give_it() {
             json!({
                 "id": format!("k{i}"), "title": format!("todo {i}"), "same": format!("k{i}"),
                 "accents": format!("h\u{e9}llo {i}"), "long": "y".repeat(300 + i), "empty": "",
-                "n": i, "nested": {"s": format!("n{i}")}, "done": i % 2 == 0,
+                "n": i, "nested": {"s": format!("n{i}")}, "done": i % 2 == 0, "__proto__": {"p": i},
             })
         })
         .collect();
