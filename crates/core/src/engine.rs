@@ -379,11 +379,11 @@ impl Engine {
             for (c, k, _) in &self.dirty[self.dirty_indexed..] {
                 self.dirty_set.insert((*c, k.clone()));
             }
-            self.dirty_indexed = self.dirty.len() + 1;
+            self.dirty_indexed = self.dirty.len();
             if !self.dirty_set.insert((collection, key.clone())) {
-                self.dirty_indexed -= 1;
                 return;
             }
+            self.dirty_indexed += 1; // The key pushed below is in the set already.
         }
         self.mark_new_dirty(collection, key);
     }

@@ -15,8 +15,8 @@ pub type FieldName = Arc<str>;
 
 /// The names of a record's fields, in order. Records with the same names share one, as a JS
 /// engine's objects share a hidden class: a record then holds a pointer to its names and a
-/// slice of values (16-byte aligned pairs of name and value would cost a padded 32 bytes a
-/// field). A thin pointer, so a record's header stays small.
+/// slice of values (pairs of name and value would cost a padded 32 bytes a field in wasm, as
+/// a value is 8-byte aligned). A thin pointer, so a record's header stays small.
 pub type Shape = Arc<Box<[FieldName]>>;
 
 /// How many recently made shapes are looked through before making another: the records of a

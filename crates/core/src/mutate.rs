@@ -326,8 +326,8 @@ impl Engine {
         for blocker in &blockers {
             self.txs.get_mut(blocker).expect("blocker exists").internal.dependents.push(seq);
         }
+        // Unblocked, it holds its locks already (taken above).
         if blockers.is_empty() {
-            self.acquire_locks(seq); // Nothing to do unless it holds none yet.
             match retry_at.filter(|&at| at > now) {
                 Some(at) => {
                     self.set_state(seq, TransactionState::Pending);

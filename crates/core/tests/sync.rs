@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use serde_json::json;
-use tandem_core::{ChangeKind, ErrorInfo, Fields, Record, SyncBatch, SyncChange, TransactionInput, TransactionState::*};
+use tandem_core::{ChangeKind, Effect, ErrorInfo, Fields, Record, SyncBatch, SyncChange, TransactionInput, TransactionState::*};
 
 #[test]
 fn a_sync_update_to_a_locked_key_is_held_until_the_transaction_completes() {
@@ -157,6 +157,24 @@ fn a_first_load_lists_every_record_once_as_an_insert_with_its_last_value() {
     // The next load compares with what is there.
     h.sync(SyncBatch::new(TODOS).upsert(json!({"id": "b", "v": 3})));
     assert_eq!(h.data_changes[1].1.iter().map(|c| c.kind).collect::<Vec<_>>(), [ChangeKind::Update]);
+}
+
+#[test]
+fn a_first_load_is_reported_as_loaded_keys_and_a_later_batch_as_changes() {
+    let mut engine = tandem_core::Engine::new(config());
+    engine.create_collection(tandem_core::CollectionConfig::new(TODOS)).unwrap();
+    let effects = |engine: &mut tandem_core::Engine| std::iter::from_fn(|| engine.poll_effect()).collect::<Vec<_>>();
+    let load = SyncBatch::new(TODOS).upsert(json!({"id": "b"})).upsert(json!({"id": "a"})).upsert(json!({"id": "b", "v": 1}));
+    engine.sync_received(1, load).unwrap();
+    match &effects(&mut engine)[..] {
+        [Effect::Loaded { collection, keys }] => {
+            assert_eq!(&**collection, TODOS);
+            assert_eq!(keys.iter().map(|k| &**k).collect::<Vec<_>>(), ["b", "a"], "the batch's order, each key once");
+        }
+        other => panic!("expected one Loaded effect, got {other:?}"),
+    }
+    engine.sync_received(2, SyncBatch::new(TODOS).upsert(json!({"id": "c"}))).unwrap();
+    assert!(matches!(&effects(&mut engine)[..], [Effect::DataChanged { .. }]), "the collection is not empty any more");
 }
 
 #[test]
