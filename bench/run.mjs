@@ -21,6 +21,7 @@
 //                                      …after an unprofiled task that prepares it
 //   npm run bench -- --profile=update --profile-root=update   only the time under calls of `update`,
 //                                      self and inclusive (the raw profile: bench/tmp/last.cpuprofile)
+//   npm run bench -- --profile=update --no-profiler   the task alone, with its figures (p50, mean)
 import { execFileSync } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -147,14 +148,22 @@ try {
     const params = { task: profiled, systems: "tandem", size: "100000", ...Object.fromEntries(new URLSearchParams(args["profile-params"] ?? "")) };
     // --profile-setup=TASK runs first, unprofiled (e.g. outbox-write before outbox-recover).
     if (typeof args["profile-setup"] === "string") await task({ ...params, task: args["profile-setup"] });
-    await cdp.send("Profiler.enable");
-    await cdp.send("Profiler.setSamplingInterval", { interval: 50 });
-    await cdp.send("Profiler.start");
+    const sampling = !args["no-profiler"]; // --no-profiler: the task's own figures, undisturbed
+    if (sampling) {
+      await cdp.send("Profiler.enable");
+      await cdp.send("Profiler.setSamplingInterval", { interval: 50 });
+      await cdp.send("Profiler.start");
+    }
     const result = await task(params);
-    const { profile } = await cdp.send("Profiler.stop");
-    writeFileSync(join(TMP, "last.cpuprofile"), JSON.stringify(profile)); // for DevTools' Performance panel
-    printProfile(profile, typeof args["profile-root"] === "string" ? args["profile-root"] : null);
-    log(JSON.stringify(result).slice(0, 2000));
+    if (sampling) {
+      const { profile } = await cdp.send("Profiler.stop");
+      writeFileSync(join(TMP, "last.cpuprofile"), JSON.stringify(profile)); // for DevTools' Performance panel
+      printProfile(profile, typeof args["profile-root"] === "string" ? args["profile-root"] : null);
+    }
+    for (const [system, samples] of Object.entries(result.samples ?? {})) {
+      const mean = samples.reduce((a, b) => a + b, 0) / samples.length;
+      log(`${system}: p50 ${pct(samples, 50)?.toFixed(3)} p90 ${pct(samples, 90)?.toFixed(3)} mean ${mean.toFixed(3)} (n=${samples.length})`);
+    }
   }
 
   if (wanted("update")) {

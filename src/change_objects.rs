@@ -216,6 +216,17 @@ impl ChangeObjects {
         object
     }
 
+    /// One record as a JS object (what `get` returns): built like a change's value, without
+    /// the JSON text and `JSON.parse` that `convert::record_to_js` costs. `key`, if given, is
+    /// the JS string of `key_text`, shared with the key field.
+    pub fn record(&mut self, record: &Record, key_text: &str, key: Option<&JsValue>) -> JsValue {
+        let key = match key {
+            Some(key) => key.clone(),
+            None => js_string(key_text),
+        };
+        self.object(record, key_text, &key)
+    }
+
     /// `[{type, key, value}]`, no `value` for a delete; `record` reads a key's record.
     /// `records` (key → value), if given, is updated with the same objects.
     pub fn change_list<'a>(

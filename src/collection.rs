@@ -98,8 +98,9 @@ impl Collection {
         &self,
         #[wasm_bindgen(unchecked_param_type = "string | number")] key: JsValue,
     ) -> Result<JsValue, JsValue> {
-        let key = convert::key_from_js(&key)?;
-        Ok(self.driver.get(&self.name, &key)?)
+        let key_text = convert::key_from_js(&key)?;
+        // A string key is the key field's own value (a number's is spelt anew).
+        Ok(self.driver.get(&self.name, &key_text, key.is_string().then_some(&key))?)
     }
 
     /// Every visible record by key. The same (frozen) object until the data changes, so it

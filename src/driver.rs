@@ -848,13 +848,17 @@ impl Driver {
 
     // ---- reads ----
 
-    pub fn get(&self, collection: &str, key: &str) -> Result<JsValue, Error> {
+    /// The visible record of `key`; `key_js` is its JS string, if the caller has it.
+    pub fn get(&self, collection: &str, key: &str, key_js: Option<&JsValue>) -> Result<JsValue, Error> {
         let collections = self.collections.try_borrow().map_err(|_| Error::Reentrant)?;
         if let Some(records) = collections.get(collection).and_then(|c| c.js_records.as_ref()) {
-            return Ok(records.get(&JsValue::from_str(key)));
+            return Ok(records.get(&key_js.cloned().unwrap_or_else(|| JsValue::from_str(key))));
         }
         let engine = self.engine.try_borrow().map_err(|_| Error::Reentrant)?;
-        Ok(engine.get(collection, key).map_or(JsValue::UNDEFINED, convert::record_to_js))
+        Ok(match engine.get(collection, key) {
+            Some(record) => self.change_objects.borrow_mut().record(record, key, key_js),
+            None => JsValue::UNDEFINED,
+        })
     }
 
     /// `{ [key]: record }`, the same object until the collection's data changes.

@@ -68,6 +68,29 @@ async fn refused_mutations_throw_errors_with_a_stable_name_and_their_context() {
     expect_error(client.collection(js(json!({"id": "x", "strategy": "sideways"}))), "InvalidArgumentError");
 }
 
+/// `get` builds the record from wasm memory, giving the key field the caller's key string:
+/// only when the field is that string, not for a number key of a string field or the reverse.
+#[wasm_bindgen_test]
+async fn get_returns_what_json_parse_would_give_for_string_and_number_keys() {
+    let client = memory_client().await;
+    let record = json!({"id": "7", "n": 7, "nested": {"a": [1, "x", null]}, "t": "7", "e": "é"});
+    let todos = todos(&client, json!([record, {"id": 42, "s": "42"}])).await;
+    for key in [json!("7"), json!(7)] {
+        let got = todos.get(js(key.clone())).unwrap();
+        assert_eq!(json(&got), record, "get({key})");
+        assert!(js_sys::Reflect::get(&got, &"id".into()).unwrap().is_string(), "the key field stays a string");
+    }
+    for key in [json!(42), json!("42")] {
+        let got = todos.get(js(key.clone())).unwrap();
+        assert_eq!(json(&got), json!({"id": 42, "s": "42"}), "get({key})");
+    }
+    let proto = js_sys::JSON::parse(r#"{"id": "p", "__proto__": {"polluted": true}}"#).unwrap();
+    todos.insert(proto, JsValue::UNDEFINED).unwrap();
+    let got = todos.get(js(json!("p"))).unwrap();
+    assert_eq!(js_sys::JSON::stringify(&got).unwrap().as_string().unwrap(), r#"{"id":"p","__proto__":{"polluted":true}}"#);
+    assert!(js_sys::Reflect::get(&got, &"polluted".into()).unwrap().is_undefined(), "an own property, not the prototype");
+}
+
 #[wasm_bindgen_test]
 async fn records_keep_the_key_order_they_were_written_in_and_non_objects_are_invalid_records() {
     let client = memory_client().await;

@@ -14,7 +14,8 @@ use crate::hlc::Hlc;
 use crate::merge::Merge;
 use crate::record::{Fields, Key, Record};
 use crate::retry::{RetryPolicy, SplitMix64};
-use crate::transaction::{Transaction, TransactionState, TxId};
+use crate::transaction::{Transaction, TransactionState};
+use crate::tx_ids::TxIds;
 use crate::tx_table::TxTable;
 
 /// An object that ordered transactions lock: a key of a collection (by index).
@@ -191,7 +192,7 @@ pub struct Engine {
     pub(crate) merges: FxHashMap<String, Box<dyn Merge>>,
     /// All transactions by sequence number, i.e. in creation order.
     pub(crate) txs: TxTable,
-    pub(crate) seq_by_id: FxHashMap<TxId, u64>,
+    pub(crate) tx_ids: TxIds,
     pub(crate) next_seq: u64,
     /// Per object touched by unfinished ordered transactions: those transactions and the lock
     /// (one map, so a mutation's object is found once for both).
@@ -224,8 +225,10 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(config: EngineConfig) -> Self {
+        let client_id: Arc<str> = Arc::from(config.client_id);
         Engine {
-            client_id: Arc::from(config.client_id),
+            tx_ids: TxIds::new(client_id.clone()),
+            client_id,
             retry: config.retry,
             attempt_timeout_ms: config.attempt_timeout_ms,
             history: config.history,
@@ -235,7 +238,6 @@ impl Engine {
             collection_index: FxHashMap::default(),
             merges: FxHashMap::default(),
             txs: TxTable::default(),
-            seq_by_id: FxHashMap::default(),
             next_seq: 1,
             objects: FxHashMap::default(),
             timers: BinaryHeap::new(),
@@ -347,7 +349,7 @@ impl Engine {
     }
 
     pub fn transaction(&self, id: &str) -> Option<&Transaction> {
-        self.seq_by_id.get(id).map(|seq| &self.txs[seq].tx)
+        self.tx_ids.get(id).map(|seq| &self.txs[&seq].tx)
     }
 
     /// Every transaction the engine knows, in creation order.
@@ -385,11 +387,6 @@ impl Engine {
             }
             self.dirty_indexed += 1; // The key pushed below is in the set already.
         }
-        self.mark_new_dirty(collection, key);
-    }
-
-    /// [`Engine::mark_dirty`] for a key known not to be marked yet.
-    pub(crate) fn mark_new_dirty(&mut self, collection: u32, key: &Key) {
         let before = self.collections[collection as usize].visible(key).cloned();
         self.dirty.push((collection, key.clone(), before));
     }
@@ -410,7 +407,7 @@ impl Engine {
     pub(crate) fn set_timer(&mut self, seq: u64, due: u64) {
         self.clear_timer(seq);
         // Cleared timers deep in the heap: dropped once they outnumber the transactions.
-        if self.timers.len() >= 64 && self.timers.len() > 2 * self.seq_by_id.len() {
+        if self.timers.len() >= 64 && self.timers.len() > 2 * self.tx_ids.len() {
             let txs = &self.txs;
             self.timers.retain(|&Reverse((due, seq))| txs.get(&seq).is_some_and(|s| s.internal.timer == Some(due)));
         }
@@ -435,25 +432,37 @@ impl Engine {
     }
 
     pub(crate) fn seq_of(&self, id: &str) -> Result<u64, EngineError> {
-        self.seq_by_id
+        self.tx_ids
             .get(id)
-            .copied()
             .ok_or_else(|| EngineError::UnknownTransaction { id: id.to_string() })
     }
 
     /// Ends every input: starts transactions whose blockers finished, recomputes the visible
     /// records of dirty keys and reports the changed ones, prunes history.
     pub(crate) fn settle(&mut self, now: u64) {
+        self.settle_after(now, None);
+    }
+
+    /// [`Engine::settle`] of the input that created transaction `created` (`mutate`).
+    pub(crate) fn settle_after(&mut self, now: u64, created: Option<u64>) {
         self.start_ready(now);
-        self.flush_changes();
+        self.flush_changes(created);
         self.prune_history(now);
     }
 
-    fn flush_changes(&mut self) {
+    fn flush_changes(&mut self, created: Option<u64>) {
         if self.dirty.is_empty() {
             return;
         }
         let mut dirty = std::mem::take(&mut self.dirty);
+        // A transaction of one mutation, just validated, was the only change: the record it
+        // made is the key's visible one, unless a merge computes it. (Its mutation was made
+        // from the visible record, which is what the overlay before it gives.)
+        let mut known = created.filter(|_| dirty.len() == 1 && self.merges.is_empty()).and_then(|seq| {
+            let mutations = &self.txs[&seq].tx.mutations;
+            let [only] = mutations.as_slice() else { return None };
+            Some((only.kind != crate::transaction::MutationKind::Delete).then(|| only.modified.clone()))
+        });
         self.dirty_indexed = 0;
         // `clear()` costs the set's capacity, which a big batch leaves at 100k+: start afresh then.
         if self.dirty_set.capacity() > 1024 {
@@ -466,7 +475,10 @@ impl Engine {
         // A big batch's list is sized once rather than grown by doublings.
         let first_capacity = if dirty.len() > 1024 { dirty.len() } else { 1 };
         for (c, key, before) in dirty.drain(..) {
-            let (next, has_overlay) = self.compute_visible(c, &key);
+            let (next, has_overlay) = match known.take() {
+                Some(next) => (next, true),
+                None => self.compute_visible(c, &key),
+            };
             let collection = &mut self.collections[c as usize];
             let kind = match (&before, &next) {
                 (None, None) => None,

@@ -19,7 +19,7 @@ impl Engine {
             }
             self.finished.pop_front();
             let slot = self.txs.remove(&seq).expect("finished transactions are live");
-            self.seq_by_id.remove(&slot.tx.id);
+            self.tx_ids.remove(&slot.tx.id);
             self.effects.push_back(Effect::EraseTransaction { transaction: slot.tx.id });
         }
     }

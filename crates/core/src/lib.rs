@@ -40,6 +40,7 @@ pub mod session;
 mod sync;
 mod transaction;
 mod transaction_json;
+mod tx_ids;
 mod tx_table;
 mod visible;
 
@@ -55,6 +56,6 @@ pub use retry::{RetryPolicy, SplitMix64};
 pub use session::{Session, SessionConfig, SyncState};
 pub use sync::{SyncBatch, SyncChange, UpsertRecord};
 pub use transaction::{
-    Attempt, ErrorInfo, MutationKind, MutationState, PendingMutation, Strategy, Transaction, TransactionError,
+    Attempt, DerivedId, ErrorInfo, MutationKind, MutationState, PendingMutation, Strategy, Transaction, TransactionError,
     TransactionState, TxId,
 };

@@ -8,7 +8,7 @@ use std::collections::BinaryHeap;
 use crate::effect::Effect;
 use crate::engine::Engine;
 use crate::error::EngineError;
-use crate::transaction::{compose_id, Attempt, ErrorInfo, MutationState, TransactionError, TransactionState};
+use crate::transaction::{Attempt, DerivedId, ErrorInfo, MutationState, TransactionError, TransactionState};
 
 impl Engine {
     /// The user's persist resolved.
@@ -121,7 +121,7 @@ impl Engine {
         let number = tx.attempts.len() as u32 + 1;
         tx.attempts.reserve_exact(1); // Most transactions make one attempt.
         tx.attempts.push(Attempt {
-            id: compose_id(&tx.id, '#', number as u64),
+            id: DerivedId::new(&tx.id, '#', number),
             number,
             started_at: now,
             completed_at: None,

@@ -11,7 +11,8 @@ use crate::engine::{Engine, MutationRef, TxInternal, TxSlot};
 use crate::error::MutationError;
 use crate::record::{apply_changes, record_of, Fields, Key, Record, RecordProblem};
 use crate::transaction::{
-    compose_id, compose_shared_id, MutationKind, MutationState, PendingMutation, Strategy, Transaction, TransactionState, TxId,
+    compose_shared_id, DerivedId, MutationKind, MutationState, PendingMutation, Strategy, Transaction, TransactionState,
+    TxId,
 };
 
 /// One mutation as the app asks for it.
@@ -95,6 +96,15 @@ impl TransactionInput {
     }
 }
 
+/// How a transaction reaches [`Engine::admit`].
+#[derive(Clone, Copy)]
+pub(crate) enum Admission {
+    /// Created by `mutate` in this input: validated against the visible state just now.
+    Validated,
+    /// Restored from storage; `retry_at` delays the start of one that was waiting for a retry.
+    Restored { retry_at: Option<u64> },
+}
+
 impl Engine {
     /// Applies a transaction optimistically and schedules its persist. Returns its id.
     pub fn mutate(&mut self, now: u64, input: TransactionInput) -> Result<TxId, MutationError> {
@@ -105,7 +115,7 @@ impl Engine {
         let timestamp = mutations[0].timestamp;
         let id: TxId = compose_shared_id(&self.client_id, '-', timestamp);
         for (i, m) in mutations.iter_mut().enumerate() {
-            m.mutation_id = compose_id(&id, '/', i as u64);
+            m.mutation_id = DerivedId::new(&id, '/', i as u32);
         }
         let tx = Transaction {
             id: id.clone(),
@@ -123,8 +133,8 @@ impl Engine {
             error: None,
             metadata,
         };
-        self.admit(now, seq, tx, None);
-        self.settle(now);
+        self.admit(now, seq, tx, Admission::Validated);
+        self.settle_after(now, Some(seq));
         Ok(id)
     }
 
@@ -229,7 +239,7 @@ impl Engine {
                 scratch.insert((c, key.clone()), after);
             }
             out.push(PendingMutation {
-                mutation_id: String::new(),
+                mutation_id: DerivedId::Text(String::new()),
                 kind,
                 collection: collection.name.clone(),
                 key,
@@ -252,9 +262,12 @@ impl Engine {
 
     /// Registers a transaction whose state is `Pending` or `Queued` (new or restored): puts its
     /// mutations in the overlay and, for ordered ones, queues it behind the latest unfinished
-    /// ordered transaction on each of its objects. `retry_at` delays the start of a restored
-    /// transaction that was waiting for a retry.
-    pub(crate) fn admit(&mut self, now: u64, seq: u64, tx: Transaction, retry_at: Option<u64>) {
+    /// ordered transaction on each of its objects.
+    pub(crate) fn admit(&mut self, now: u64, seq: u64, tx: Transaction, admission: Admission) {
+        let retry_at = match admission {
+            Admission::Validated => None,
+            Admission::Restored { retry_at } => retry_at,
+        };
         let ordered = tx.strategy.is_ordered();
         let mut internal = TxInternal::default();
         let n = tx.mutations.len();
@@ -290,7 +303,13 @@ impl Engine {
                 continue;
             }
             if first_marks {
-                self.mark_new_dirty(c, &m.key);
+                // Just validated against the visible state, a key's first mutation knows the
+                // record it saw (an insert saw none): no lookup of it again.
+                let before = match admission {
+                    Admission::Validated => (m.kind != MutationKind::Insert).then(|| m.original.clone()),
+                    Admission::Restored { .. } => self.collections[c as usize].visible(&m.key).cloned(),
+                };
+                self.dirty.push((c, m.key.clone(), before));
             } else {
                 self.mark_dirty(c, &m.key);
             }
@@ -320,7 +339,10 @@ impl Engine {
                 }
             }
         }
-        self.seq_by_id.insert(tx.id.clone(), seq);
+        match admission {
+            Admission::Validated => self.tx_ids.insert_created(tx.timestamp, seq),
+            Admission::Restored { .. } => self.tx_ids.insert(tx.id.clone(), seq),
+        }
         let blockers: Vec<u64> = internal.waiting_on.iter().copied().collect();
         self.txs.insert(seq, TxSlot { tx, internal });
         for blocker in &blockers {

@@ -10,6 +10,7 @@ use std::collections::BinaryHeap;
 
 use crate::engine::{Engine, TxInternal, TxSlot};
 use crate::error::EngineError;
+use crate::mutate::Admission;
 use crate::transaction::{ErrorInfo, MutationState, Transaction, TransactionState};
 
 impl Engine {
@@ -30,7 +31,7 @@ impl Engine {
         // a sort implementation costs it ~1 KB gzipped. Ids are unique, so the order is total.
         let mut oldest_first: BinaryHeap<Reverse<ByTime>> = records.into_iter().map(|tx| Reverse(ByTime(tx))).collect();
         while let Some(Reverse(ByTime(mut tx))) = oldest_first.pop() {
-            if self.seq_by_id.contains_key(&tx.id) {
+            if self.tx_ids.contains(&tx.id) {
                 continue;
             }
             self.hlc.observe(tx.timestamp);
@@ -71,7 +72,7 @@ impl Engine {
                     for m in &mut tx.mutations {
                         m.state = MutationState::Created;
                     }
-                    self.admit(now, seq, tx, retry_at);
+                    self.admit(now, seq, tx, Admission::Restored { retry_at });
                 }
             }
         }
@@ -80,7 +81,7 @@ impl Engine {
     }
 
     fn insert_finished(&mut self, seq: u64, tx: Transaction) {
-        self.seq_by_id.insert(tx.id.clone(), seq);
+        self.tx_ids.insert(tx.id.clone(), seq);
         self.txs.insert(seq, TxSlot { tx, internal: TxInternal::default() });
         self.finished.push_back(seq);
     }

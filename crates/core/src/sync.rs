@@ -190,7 +190,7 @@ impl Engine {
         // Confirmed transactions complete first, releasing their locks, so their own echo is
         // applied rather than held. Transactions queued behind them start only after the batch.
         for id in &batch.confirms {
-            let Some(&seq) = self.seq_by_id.get(id.as_str()) else { continue };
+            let Some(seq) = self.tx_ids.get(id.as_str()) else { continue };
             if Self::is_running(self.txs[&seq].tx.state) {
                 let internal = &mut self.txs.get_mut(&seq).expect("exists").internal;
                 if internal.observe_from == 0 || internal.observe_from > arrival {

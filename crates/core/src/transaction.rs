@@ -11,6 +11,56 @@ use crate::record::{Key, Record};
 /// A transaction id: shared, since it is handed around in effects and indexes.
 pub type TxId = std::sync::Arc<str>;
 
+/// The id of a mutation (`{transaction}/{index}`) or an attempt (`{transaction}#{number}`).
+/// Every mutation and attempt has one and few are ever read, so a new one is kept as its parts
+/// and spelt when serialised (two allocations and two number formattings less per update);
+/// one read back from storage keeps the text it had.
+#[derive(Clone, Debug)]
+pub enum DerivedId {
+    Parts { transaction: TxId, separator: char, n: u32 },
+    Text(String),
+}
+
+impl DerivedId {
+    pub(crate) fn new(transaction: &TxId, separator: char, n: u32) -> Self {
+        DerivedId::Parts { transaction: transaction.clone(), separator, n }
+    }
+
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            DerivedId::Parts { transaction, separator, n } => compose_id(transaction, *separator, u64::from(*n)).into(),
+            DerivedId::Text(text) => text.as_str().into(),
+        }
+    }
+}
+
+/// Equal when spelt the same, however kept.
+impl PartialEq for DerivedId {
+    fn eq(&self, other: &Self) -> bool {
+        self.text() == other.text()
+    }
+}
+
+impl Eq for DerivedId {}
+
+impl PartialEq<&str> for DerivedId {
+    fn eq(&self, other: &&str) -> bool {
+        self.text() == *other
+    }
+}
+
+impl Serialize for DerivedId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.text())
+    }
+}
+
+impl<'de> Deserialize<'de> for DerivedId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(DerivedId::Text)
+    }
+}
+
 /// Seed 004's transaction states, spelled as in the seed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -85,7 +135,7 @@ pub enum MutationState {
 /// One change to one record, as seed 004's `PendingMutation`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PendingMutation {
-    pub mutation_id: String,
+    pub mutation_id: DerivedId,
     #[serde(rename = "type")]
     pub kind: MutationKind,
     pub collection: std::sync::Arc<str>,
@@ -142,7 +192,7 @@ pub struct TransactionError {
 /// One run of `persist`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attempt {
-    pub id: String,
+    pub id: DerivedId,
     /// 1-based.
     pub number: u32,
     pub started_at: u64,

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::record::{Fields, Record};
 use crate::transaction::{
-    Attempt, ErrorInfo, MutationKind, MutationState, PendingMutation, Strategy, Transaction, TransactionError,
+    Attempt, DerivedId, ErrorInfo, MutationKind, MutationState, PendingMutation, Strategy, Transaction, TransactionError,
     TransactionState,
 };
 
@@ -195,7 +195,7 @@ fn pending_mutation(value: Value) -> Result<PendingMutation, String> {
         ],
     )?;
     Ok(PendingMutation {
-        mutation_id: f.string("mutation_id")?,
+        mutation_id: DerivedId::Text(f.string("mutation_id")?),
         kind: match f.string("type")?.as_str() {
             "insert" => MutationKind::Insert,
             "update" => MutationKind::Update,
@@ -226,7 +226,7 @@ fn attempt(value: Value) -> Result<Attempt, String> {
         &["id", "number", "started_at", "completed_at", "error", "retry_scheduled_for", "interrupted"],
     )?;
     Ok(Attempt {
-        id: f.string("id")?,
+        id: DerivedId::Text(f.string("id")?),
         number: f.small("number")?,
         started_at: f.number("started_at")?,
         completed_at: f.optional_number("completed_at")?,

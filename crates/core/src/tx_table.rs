@@ -14,7 +14,7 @@ use crate::engine::TxSlot;
 pub(crate) struct TxTable {
     /// Sequence number of `slots[0]`.
     first: u64,
-    slots: VecDeque<Option<TxSlot>>,
+    slots: VecDeque<Option<Box<TxSlot>>>,
 }
 
 impl TxTable {
@@ -26,12 +26,12 @@ impl TxTable {
         let index = (seq - self.first) as usize;
         assert!(index >= self.slots.len(), "transactions are inserted in sequence order");
         self.slots.resize_with(index, || None);
-        self.slots.push_back(Some(slot));
+        self.slots.push_back(Some(Box::new(slot)));
     }
 
     pub fn remove(&mut self, seq: &u64) -> Option<TxSlot> {
         let index = usize::try_from(seq.checked_sub(self.first)?).ok()?;
-        let slot = self.slots.get_mut(index)?.take()?;
+        let slot = *self.slots.get_mut(index)?.take()?;
         while let Some(None) = self.slots.front() {
             self.slots.pop_front();
             self.first += 1;
@@ -41,17 +41,17 @@ impl TxTable {
 
     pub fn get(&self, seq: &u64) -> Option<&TxSlot> {
         let index = usize::try_from(seq.checked_sub(self.first)?).ok()?;
-        self.slots.get(index)?.as_ref()
+        self.slots.get(index)?.as_deref()
     }
 
     pub fn get_mut(&mut self, seq: &u64) -> Option<&mut TxSlot> {
         let index = usize::try_from(seq.checked_sub(self.first)?).ok()?;
-        self.slots.get_mut(index)?.as_mut()
+        self.slots.get_mut(index)?.as_deref_mut()
     }
 
     /// In creation order.
     pub fn values(&self) -> impl Iterator<Item = &TxSlot> {
-        self.slots.iter().flatten()
+        self.slots.iter().flatten().map(|slot| &**slot)
     }
 }
 

@@ -36,7 +36,8 @@ fn pending_mutation_carries_original_modified_changes_and_metadata() {
     assert_eq!(json!(*m.changes), json!({"done": true}));
     assert_eq!(m.metadata, json!({"source": "checkbox"}));
     assert_eq!(m.created_at, h.now);
-    assert!(m.mutation_id.starts_with(&id));
+    assert_eq!(m.mutation_id.text(), format!("{id}/0"));
+    assert_eq!(h.tx(&id).attempts[0].id.text(), format!("{id}#1"));
 }
 
 #[test]
