@@ -240,6 +240,27 @@ impl ChangeObjects {
             Changes::Loaded(keys) => keys.len(),
         };
         let list = Array::new_with_length(len as u32);
+        self.convert(changes, record, records, Some(&list));
+        list
+    }
+
+    /// `records` (key → value) filled with the records of `keys`, converted as change lists
+    /// are (strings batched) rather than one JSON text and `JSON.parse` per record.
+    pub fn fill_records<'a>(&mut self, keys: &[Key], record: &dyn Fn(&str) -> Option<&'a Record>, records: &Map) {
+        self.convert(Changes::Loaded(keys), record, Some(records), None);
+    }
+
+    fn convert<'a>(
+        &mut self,
+        changes: Changes,
+        record: &dyn Fn(&str) -> Option<&'a Record>,
+        records: Option<&Map>,
+        list: Option<&Array>,
+    ) {
+        let len = match changes {
+            Changes::Listed(list) => list.len(),
+            Changes::Loaded(keys) => keys.len(),
+        };
         let change_at = |i: usize| match changes {
             Changes::Listed(list) => (list[i].kind, &list[i].key),
             Changes::Loaded(keys) => (ChangeKind::Insert, &keys[i]),
@@ -280,7 +301,9 @@ impl ChangeObjects {
                         records.set(&key, &value);
                     }
                 }
-                change(&list, i as u32, kind_text, &key, &value);
+                if let Some(list) = list {
+                    change(list, i as u32, kind_text, &key, &value);
+                }
             }
         }
         if self.batch.active {
@@ -288,7 +311,6 @@ impl ChangeObjects {
             self.batch = Batch::default();
             decode_text(self.batch.text.as_ptr(), 0);
         }
-        list
     }
 }
 

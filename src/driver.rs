@@ -875,9 +875,8 @@ impl Driver {
             None => {
                 let engine = self.engine.try_borrow().map_err(|_| Error::Reentrant)?;
                 let records = js_sys::Map::new();
-                for (key, record) in engine.records(collection) {
-                    records.set(&JsValue::from_str(key), &convert::record_to_js(record));
-                }
+                let keys: Vec<tandem_core::Key> = engine.records(collection).map(|(key, _)| key.clone()).collect();
+                self.change_objects.borrow_mut().fill_records(&keys, &engine.reader(collection), &records);
                 state.js_records = Some(records.clone());
                 records
             }
