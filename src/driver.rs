@@ -875,7 +875,11 @@ impl Driver {
             None => {
                 let engine = self.engine.try_borrow().map_err(|_| Error::Reentrant)?;
                 let records = js_sys::Map::new();
-                let keys: Vec<tandem_core::Key> = engine.records(collection).map(|(key, _)| key.clone()).collect();
+                // A loop, not `collect`: its size-hint machinery for this iterator costs the wasm ~0.8 KB.
+                let mut keys: Vec<tandem_core::Key> = Vec::new();
+                for (key, _) in engine.records(collection) {
+                    keys.push(key.clone());
+                }
                 self.change_objects.borrow_mut().fill_records(&keys, &engine.reader(collection), &records);
                 state.js_records = Some(records.clone());
                 records

@@ -265,3 +265,22 @@ async fn a_refused_token_shows_an_error_status_backs_off_and_keeps_the_write() {
     pf.close();
     assert_eq!(pf.status(), "paused");
 }
+
+/// A URL the browser refuses is a fatal error whose message keeps the URL up to its token:
+/// a token never reaches an error message.
+#[wasm_bindgen_test]
+async fn a_malformed_url_is_a_fatal_error_that_never_shows_the_token() {
+    let secret = "sEcReT-token-123";
+    let bad = ServerSync::new(js(json!({"url": "ws://[bad", "workspace": workspace("bad-url"), "token": secret})))
+        .unwrap_or_else(|e| panic!("preset: {:?}", json(&e)));
+    let c = open(json!({"persistence": "memory"})).await;
+    let _t = todos(&c, &bad);
+    wait_until("an error", 10_000.0, || bad.status() == "error").await;
+    let last_error: Function = Reflect::get(&bad.sync(), &"lastError".into()).unwrap().unchecked_into();
+    let error = last_error.call0(&JsValue::UNDEFINED).unwrap();
+    let message = get_str(&error, "message");
+    assert!(message.starts_with("invalid URL:") && message.contains("ws://[bad"), "{message}");
+    assert!(!message.contains(secret), "{message}");
+    assert_eq!(get(&error, "fatal").as_bool(), Some(true));
+    bad.close();
+}

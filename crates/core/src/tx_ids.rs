@@ -6,7 +6,6 @@
 //! (timestamp, seq) in creation order is sorted, appended to without hashing and searched by
 //! the timestamp read back from the id. Only restored and foreign-looking ids are hashed.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
@@ -18,8 +17,10 @@ const REMOVED: u64 = u64::MAX;
 
 pub(crate) struct TxIds {
     client_id: Arc<str>,
-    /// (timestamp, seq) of the transactions `mutate` created, oldest first.
-    created: VecDeque<(u64, u64)>,
+    /// (timestamp, seq) of the transactions `mutate` created, oldest first; those before
+    /// `first` are removed. (A `Vec`, not a `VecDeque`: the wasm client has its code already.)
+    created: Vec<(u64, u64)>,
+    first: usize,
     created_live: usize,
     /// Every other transaction's.
     others: FxHashMap<TxId, u64>,
@@ -27,14 +28,14 @@ pub(crate) struct TxIds {
 
 impl TxIds {
     pub fn new(client_id: Arc<str>) -> Self {
-        TxIds { client_id, created: VecDeque::new(), created_live: 0, others: FxHashMap::default() }
+        TxIds { client_id, created: Vec::new(), first: 0, created_live: 0, others: FxHashMap::default() }
     }
 
     /// A transaction `mutate` created: its id is `{client_id}-{timestamp}`, and its timestamp
     /// is newer than every one created before.
     pub fn insert_created(&mut self, timestamp: u64, seq: u64) {
-        debug_assert!(self.created.back().is_none_or(|&(last, _)| last < timestamp));
-        self.created.push_back((timestamp, seq));
+        debug_assert!(self.created.last().is_none_or(|&(last, _)| last < timestamp));
+        self.created.push((timestamp, seq));
         self.created_live += 1;
     }
 
@@ -61,8 +62,15 @@ impl TxIds {
         };
         self.created[index].1 = REMOVED;
         self.created_live -= 1;
-        while self.created.front().is_some_and(|&(_, seq)| seq == REMOVED) {
-            self.created.pop_front();
+        while self.created.get(self.first).is_some_and(|&(_, seq)| seq == REMOVED) {
+            self.first += 1;
+        }
+        // Removed entries at the front are dropped once they are half the list.
+        if self.first * 2 > self.created.len() {
+            let live = self.created.len() - self.first;
+            self.created.copy_within(self.first.., 0);
+            self.created.truncate(live);
+            self.first = 0;
         }
     }
 
@@ -74,7 +82,7 @@ impl TxIds {
     fn created_index(&self, id: &str) -> Option<usize> {
         let digits = id.strip_prefix(&*self.client_id)?.strip_prefix('-')?;
         let timestamp = canonical_u64(digits)?;
-        let index = self.created.binary_search_by_key(&timestamp, |&(t, _)| t).ok()?;
+        let index = self.first + self.created[self.first..].binary_search_by_key(&timestamp, |&(t, _)| t).ok()?;
         (self.created[index].1 != REMOVED).then_some(index)
     }
 }
@@ -123,7 +131,8 @@ mod tests {
         ids.remove("c-10");
         ids.remove("x");
         assert_eq!((ids.get("c-10"), ids.get("x"), ids.len()), (None, None, 1));
-        assert_eq!(ids.created.len(), 1, "removed entries at the front are dropped");
+        assert_eq!(ids.created.len() - ids.first, 1, "removed entries at the front are skipped");
+        assert!(ids.created.len() < 3, "and dropped");
         ids.remove("c-30");
         assert_eq!(ids.len(), 0);
         ids.insert_created(40, 5);
