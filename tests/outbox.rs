@@ -95,7 +95,9 @@ async fn a_transaction_is_on_disk_before_its_persist_is_called() {
 async fn a_queued_transaction_already_on_disk_is_persisted_without_waiting_for_another_write() {
     let db = unique_db("on-disk");
     let (client, durable) = recording_client(&db).await;
-    let seen_on_disk: Rc<RefCell<Vec<(String, Option<String>)>>> = Rc::default();
+    // Per persist call: the transaction id and its state on disk at that moment.
+    type Seen = Vec<(String, Option<String>)>;
+    let seen_on_disk: Rc<RefCell<Seen>> = Rc::default();
     let persist = {
         let (durable, seen) = (durable.clone(), seen_on_disk.clone());
         Persist::new(move |id, _| {
