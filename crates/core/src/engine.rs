@@ -14,7 +14,7 @@ use crate::hlc::Hlc;
 use crate::merge::Merge;
 use crate::record::{Fields, Key, Record};
 use crate::retry::{RetryPolicy, SplitMix64};
-use crate::transaction::{Transaction, TransactionState};
+use crate::transaction::{MutationKind, Transaction, TransactionState};
 use crate::tx_ids::TxIds;
 use crate::tx_table::TxTable;
 
@@ -459,9 +459,9 @@ impl Engine {
         // made is the key's visible one, unless a merge computes it. (Its mutation was made
         // from the visible record, which is what the overlay before it gives.)
         let mut known = created.filter(|_| dirty.len() == 1 && self.merges.is_empty()).and_then(|seq| {
-            let mutations = &self.txs[&seq].tx.mutations;
-            let [only] = mutations.as_slice() else { return None };
-            Some((only.kind != crate::transaction::MutationKind::Delete).then(|| only.modified.clone()))
+            let [only] = self.txs[&seq].tx.mutations.as_slice() else { return None };
+            // The dirty key is the one admission marked for it (the very same key).
+            Arc::ptr_eq(&dirty[0].1, &only.key).then(|| (only.kind != MutationKind::Delete).then(|| only.modified.clone()))
         });
         self.dirty_indexed = 0;
         // `clear()` costs the set's capacity, which a big batch leaves at 100k+: start afresh then.
