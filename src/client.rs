@@ -71,6 +71,7 @@ impl TandemClient {
             persist: options.persist,
             await_sync: options.await_sync,
             merge: options.merge,
+            local: options.setup.is_none(),
         })?;
         if let Some(setup) = options.setup {
             self.driver.start_sync_after_cache(name.clone(), setup);

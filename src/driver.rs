@@ -260,6 +260,8 @@ pub struct CollectionSetup {
     pub persist: Option<Function>,
     pub await_sync: Option<Function>,
     pub merge: Option<Function>,
+    /// No sync layer: completed changes are the collection's synced data (and cached as such).
+    pub local: bool,
 }
 
 impl Driver {
@@ -331,13 +333,16 @@ impl Driver {
 
     pub fn add_collection(self: &Rc<Self>, setup: CollectionSetup) -> Result<(), Error> {
         self.check_open()?;
-        let CollectionSetup { name, key_field, strategy, persist, await_sync, merge } = setup;
+        let CollectionSetup { name, key_field, strategy, persist, await_sync, merge, local } = setup;
         {
             let mut engine = self.engine_mut()?;
             if engine.has_collection(&name) {
                 return Err(tandem_core::EngineError::DuplicateCollection { collection: name }.into());
             }
             let mut config = CollectionConfig::new(&name).key_field(&key_field);
+            if local {
+                config = config.local();
+            }
             if let Some(merge) = merge {
                 // Named after the collection: stored transactions find it again after a reload.
                 let merge_name = format!("collection:{name}");
@@ -451,6 +456,26 @@ impl Driver {
         }
     }
 
+    /// A local collection's synced record, for the synced cache.
+    fn cache_local(&self, collection: Arc<str>, key: tandem_core::Key, record: Option<Record>) {
+        let mut ops = self.cache_ops.borrow_mut();
+        let Some(record) = record else {
+            ops.push(CacheOp::Delete { collection, key });
+            return;
+        };
+        // A run of them (a batch insert's) is one op, as a sync batch's records are.
+        if let Some(CacheOp::Put { collection: last, records, .. }) = ops.last_mut() {
+            if *last == collection {
+                records.push(record);
+                return;
+            }
+        }
+        let Some(key_field) = self.collections.borrow().get(&collection).map(|c| Arc::from(c.key_field.as_str())) else {
+            return;
+        };
+        ops.push(CacheOp::Put { collection, key_field, records: vec![record] });
+    }
+
     /// The cache writes mirroring a batch: the synced records as the server sent them (shared
     /// with the engine, which may hold them back a while for keys that pending transactions
     /// lock), serialised only when written.
@@ -556,6 +581,13 @@ impl Driver {
                 }
                 Effect::Loaded { collection, keys } => {
                     self.data_changed(&engine, collection, Changes::Loaded(&keys), &mut notices)
+                }
+                Effect::LocalSynced { collection, key, record } => {
+                    // Written with the transactions' saves: a reload finds them in the cache.
+                    if storing {
+                        self.cache_local(collection, key, record);
+                        flush = true;
+                    }
                 }
             }
         }

@@ -8,6 +8,7 @@ use common::*;
 use serde_json::json;
 use tandem::{Collection, TandemClient};
 use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -190,5 +191,26 @@ async fn work_adopted_after_one_reload_survives_the_next() {
     let attempts = json(&get(&c.transaction(&t1).unwrap(), "attempts"));
     assert_eq!(attempts.as_array().unwrap().len(), 3, "A's and B's interrupted attempts, then C's");
     c.close().await.ok();
+    delete_database(&db).await;
+}
+
+/// A collection without a sync layer: its completed changes are its data, and a reload finds
+/// them (they went to the synced cache with the transactions' saves).
+#[wasm_bindgen_test]
+async fn a_local_collections_data_survives_a_reload() {
+    let db = unique_db("local");
+    let a = open(json!({"database": db})).await;
+    let notes = a.collection(object(&[("id", "notes".into())])).unwrap();
+    notes.insert(js(json!([{"id": "x", "n": 1}, {"id": "y", "n": 1}, {"id": "gone"}])), JsValue::UNDEFINED).unwrap();
+    notes.update(js(json!("x")), js(json!({"n": 2})), JsValue::UNDEFINED).unwrap();
+    let last = notes.delete(js(json!("gone")), JsValue::UNDEFINED).unwrap().id();
+    wait_until("completed", 2_000.0, || state_of(&a, &last) == "completed").await;
+    a.close().await.ok();
+
+    let b = open(json!({"database": db})).await;
+    let notes = b.collection(object(&[("id", "notes".into())])).unwrap();
+    JsFuture::from(b.ready()).await.unwrap();
+    assert_eq!(json(&notes.snapshot().unwrap()), json!({"x": {"id": "x", "n": 2}, "y": {"id": "y", "n": 1}}));
+    b.close().await.ok();
     delete_database(&db).await;
 }

@@ -52,11 +52,15 @@ pub struct CollectionConfig {
     /// Merge (registered with `Engine::register_merge`) for parallel transactions on this
     /// collection that do not name their own.
     pub merge: Option<String>,
+    /// No sync layer shows this collection's writes (a local collection): a completed
+    /// transaction's changes become its synced data (`Effect::LocalSynced`) instead of waiting
+    /// in the overlay for a sync change that never comes.
+    pub local: bool,
 }
 
 impl Default for CollectionConfig {
     fn default() -> Self {
-        CollectionConfig { name: String::new(), key_field: "id".into(), merge: None }
+        CollectionConfig { name: String::new(), key_field: "id".into(), merge: None, local: false }
     }
 }
 
@@ -72,6 +76,11 @@ impl CollectionConfig {
 
     pub fn merge(mut self, merge: impl Into<String>) -> Self {
         self.merge = Some(merge.into());
+        self
+    }
+
+    pub fn local(mut self) -> Self {
+        self.local = true;
         self
     }
 }

@@ -1,11 +1,11 @@
 //! What the engine asks its driver to do, drained with [`crate::Engine::poll_effect`].
 
-use crate::record::Key;
+use crate::record::{Key, Record};
 use std::sync::Arc;
 
 use crate::transaction::{TransactionState, TxId};
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Effect {
     /// Run the user's persist for this transaction; report back with `persist_succeeded` or
     /// `persist_failed` quoting `attempt`.
@@ -24,6 +24,10 @@ pub enum Effect {
     /// sync batch had them, is an inserted record. (A first load's keys without a change kind
     /// each: at 100k records that is 0.4 MB less to hold at the moment memory peaks.)
     Loaded { collection: Arc<str>, keys: Vec<Key> },
+    /// A local collection's synced record of `key` is now `record` (`None`: deleted): completed
+    /// transactions' changes were folded into it. Store it where synced data is kept (e.g. the
+    /// synced cache, with the transactions' saves), or it is gone after a reload.
+    LocalSynced { collection: Arc<str>, key: Key, record: Option<Record> },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

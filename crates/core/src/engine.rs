@@ -45,6 +45,8 @@ pub(crate) struct Collection {
     pub name: Arc<str>,
     pub key_field: String,
     pub merge: Option<String>,
+    /// No sync layer: completed transactions' changes are folded into `synced`.
+    pub local: bool,
     /// What the server has confirmed.
     pub synced: FxHashMap<Key, Record>,
     /// What the app sees where it differs from `synced`: for each key with an overlay, the
@@ -267,6 +269,7 @@ impl Engine {
             name: Arc::from(config.name),
             key_field: config.key_field,
             merge: config.merge,
+            local: config.local,
             synced: FxHashMap::default(),
             optimistic: FxHashMap::default(),
             hidden: FxHashSet::default(),

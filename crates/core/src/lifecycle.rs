@@ -4,6 +4,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::sync::Arc;
 
 use crate::effect::Effect;
 use crate::engine::Engine;
@@ -159,6 +160,8 @@ impl Engine {
         if self.txs[&seq].internal.overlay_entries == 0 {
             self.finished.push_back(seq);
         }
+        // Unless no sync layer ever will: then it is the synced data (after the ones before it).
+        self.fold_local(seq);
         let dependents = std::mem::take(&mut self.txs.get_mut(&seq).expect("exists").internal.dependents);
         for dependent in dependents {
             let slot = self.txs.get_mut(&dependent).expect("dependents exist");
@@ -205,6 +208,8 @@ impl Engine {
             self.touch(seq, now);
             self.release(seq);
             self.finished.push_back(seq);
+            // Completed changes it held back on a local collection's keys can be folded now.
+            self.fold_local(seq);
             let dependents = std::mem::take(&mut self.txs.get_mut(&seq).expect("exists").internal.dependents);
             for dependent in dependents {
                 to_fail.push(Reverse(dependent));
@@ -281,6 +286,68 @@ impl Engine {
     /// After persist success, a sync batch that arrives from now on reflects the write.
     pub(crate) fn observe_from_next_sync(&mut self, seq: u64) {
         self.txs.get_mut(&seq).expect("exists").internal.observe_from = self.sync_seq + 1;
+    }
+
+    /// For each key of a local collection that transaction `seq` touched: folds the completed
+    /// transactions' mutations at the front of its overlay into the synced record, in order,
+    /// and reports the result (`Effect::LocalSynced`). An unfinished transaction's mutation
+    /// stops the fold: what follows it waits until it completes or fails.
+    pub(crate) fn fold_local(&mut self, seq: u64) {
+        if !self.collections.iter().any(|c| c.local) {
+            return;
+        }
+        let mut keys: Vec<(u32, crate::record::Key)> = Vec::new();
+        let mut last: Option<(&Arc<str>, u32)> = None;
+        for m in &self.txs[&seq].tx.mutations {
+            // Batches name one collection: looked up once.
+            let c = match last {
+                Some((name, c)) if Arc::ptr_eq(name, &m.collection) => c,
+                _ => self.collection_index[&*m.collection],
+            };
+            last = Some((&m.collection, c));
+            if self.collections[c as usize].local {
+                keys.push((c, m.key.clone()));
+            }
+        }
+        for (c, key) in keys {
+            let mut folded = false;
+            loop {
+                let collection = &self.collections[c as usize];
+                let Some(first) = collection.overlay.get(&key).and_then(|entries| entries.first().copied()) else {
+                    break;
+                };
+                let slot = &self.txs[&first.tx];
+                if slot.tx.state != TransactionState::Completed {
+                    break;
+                }
+                if !folded {
+                    // The visible record stays; its overlay copy goes once the overlay is empty.
+                    self.mark_dirty(c, &key);
+                    folded = true;
+                }
+                let mutation = &self.txs[&first.tx].tx.mutations[first.index as usize];
+                let collection = &mut self.collections[c as usize];
+                match crate::merge::apply_one(collection.synced.get(&key).cloned(), mutation) {
+                    Some(record) => collection.synced.insert(key.clone(), record),
+                    None => collection.synced.remove(&key),
+                };
+                let entries = collection.overlay.get_mut(&key).expect("just read");
+                entries.remove(0);
+                if entries.is_empty() {
+                    collection.overlay.remove(&key);
+                }
+                let internal = &mut self.txs.get_mut(&first.tx).expect("overlay names live transactions").internal;
+                internal.overlay_entries -= 1;
+                if internal.overlay_entries == 0 {
+                    self.finished.push_back(first.tx);
+                }
+            }
+            if folded {
+                let collection = &self.collections[c as usize];
+                let record = collection.synced.get(&key).cloned();
+                self.effects.push_back(Effect::LocalSynced { collection: collection.name.clone(), key, record });
+            }
+        }
     }
 
     fn remove_from_overlay(&mut self, seq: u64) {

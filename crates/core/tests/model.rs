@@ -682,6 +682,9 @@ impl World {
                     self.step_changes
                         .extend(keys.into_iter().map(|k| (k.to_string(), ChangeKind::Insert)));
                 }
+                Effect::LocalSynced { collection, .. } => {
+                    ensure!(false, "LocalSynced for {collection}, which has a sync layer");
+                }
             }
         }
         Ok(())

@@ -24,6 +24,8 @@ pub struct Harness {
     pub stored: BTreeMap<String, Transaction>,
     pub data_changes: Vec<(String, Vec<KeyChange>)>,
     pub state_events: Vec<(String, TransactionState)>,
+    /// `LocalSynced` effects: (collection, key, record).
+    pub local_synced: Vec<(String, String, Option<Value>)>,
 }
 
 impl Harness {
@@ -43,6 +45,7 @@ impl Harness {
             stored: BTreeMap::new(),
             data_changes: Vec::new(),
             state_events: Vec::new(),
+            local_synced: Vec::new(),
         }
     }
 
@@ -65,6 +68,9 @@ impl Harness {
                     self.state_events.push((transaction.to_string(), state))
                 }
                 Effect::DataChanged { collection, changes } => self.data_changes.push((collection.to_string(), changes)),
+                Effect::LocalSynced { collection, key, record } => {
+                    self.local_synced.push((collection.to_string(), key.to_string(), record.map(|r| r.to_value())))
+                }
                 Effect::Loaded { collection, keys } => {
                     let inserts = keys.into_iter().map(|key| KeyChange { key, kind: ChangeKind::Insert }).collect();
                     self.data_changes.push((collection.to_string(), inserts))
