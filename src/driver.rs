@@ -93,7 +93,8 @@ pub struct Driver {
 
 /// Per collection: routing and notification state (the data lives in the engine).
 pub struct CollectionState {
-    pub key_field: String,
+    /// Shared with the cache writes that name it.
+    pub key_field: Arc<str>,
     /// Strategy of `insert`/`update`/`delete` unless a call says otherwise.
     pub strategy: Strategy,
     pub persist: Option<Function>,
@@ -253,6 +254,20 @@ enum Notice {
     Error(JsValue),
 }
 
+/// Appends `record` to the cache writes: to the last op if it puts records of the same
+/// collection (a run of records is one op), else as a new op sized for `expected` records.
+fn put_cached(ops: &mut Vec<CacheOp>, collection: &Arc<str>, key_field: &Arc<str>, record: Record, expected: usize) {
+    if let Some(CacheOp::Put { collection: last, records, .. }) = ops.last_mut() {
+        if last == collection {
+            records.push(record);
+            return;
+        }
+    }
+    let mut records = Vec::with_capacity(expected);
+    records.push(record);
+    ops.push(CacheOp::Put { collection: collection.clone(), key_field: key_field.clone(), records });
+}
+
 pub struct CollectionSetup {
     pub name: String,
     pub key_field: String,
@@ -364,7 +379,7 @@ impl Driver {
         self.collections.borrow_mut().insert(
             Arc::from(name.as_str()),
             CollectionState {
-                key_field,
+                key_field: Arc::from(key_field),
                 strategy,
                 persist,
                 await_sync,
@@ -463,17 +478,10 @@ impl Driver {
             ops.push(CacheOp::Delete { collection, key });
             return;
         };
-        // A run of them (a batch insert's) is one op, as a sync batch's records are.
-        if let Some(CacheOp::Put { collection: last, records, .. }) = ops.last_mut() {
-            if *last == collection {
-                records.push(record);
-                return;
-            }
-        }
-        let Some(key_field) = self.collections.borrow().get(&collection).map(|c| Arc::from(c.key_field.as_str())) else {
+        let Some(key_field) = self.collections.borrow().get(&collection).map(|c| c.key_field.clone()) else {
             return;
         };
-        ops.push(CacheOp::Put { collection, key_field, records: vec![record] });
+        put_cached(&mut ops, &collection, &key_field, record, 1);
     }
 
     /// The cache writes mirroring a batch: the synced records as the server sent them (shared
@@ -488,17 +496,12 @@ impl Driver {
         if batch.snapshot {
             ops.push(CacheOp::Clear { collection: collection.clone() });
         }
-        let key_field: Arc<str> = Arc::from(state.key_field.as_str());
+        let key_field = state.key_field.clone();
         for (i, change) in batch.changes.iter().enumerate() {
             match change {
-                SyncChange::Upsert(record) => match ops.last_mut() {
-                    Some(CacheOp::Put { records, .. }) => records.push(record.clone()),
-                    _ => {
-                        let mut records = Vec::with_capacity(batch.changes.len() - i);
-                        records.push(record.clone());
-                        ops.push(CacheOp::Put { collection: collection.clone(), key_field: key_field.clone(), records });
-                    }
-                },
+                SyncChange::Upsert(record) => {
+                    put_cached(&mut ops, collection, &key_field, record.clone(), batch.changes.len() - i)
+                }
                 SyncChange::Delete(key) => ops.push(CacheOp::Delete { collection: collection.clone(), key: key.clone() }),
             }
         }

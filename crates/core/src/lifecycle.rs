@@ -296,19 +296,8 @@ impl Engine {
         if !self.collections.iter().any(|c| c.local) {
             return;
         }
-        let mut keys: Vec<(u32, crate::record::Key)> = Vec::new();
-        let mut last: Option<(&Arc<str>, u32)> = None;
-        for m in &self.txs[&seq].tx.mutations {
-            // Batches name one collection: looked up once.
-            let c = match last {
-                Some((name, c)) if Arc::ptr_eq(name, &m.collection) => c,
-                _ => self.collection_index[&*m.collection],
-            };
-            last = Some((&m.collection, c));
-            if self.collections[c as usize].local {
-                keys.push((c, m.key.clone()));
-            }
-        }
+        let mut keys = self.keys_of(seq);
+        keys.retain(|(c, _)| self.collections[*c as usize].local);
         for (c, key) in keys {
             let mut folded = false;
             loop {
@@ -350,19 +339,29 @@ impl Engine {
         }
     }
 
+    /// The (collection, key) of each of `seq`'s mutations, in order.
+    fn keys_of(&self, seq: u64) -> Vec<(u32, crate::record::Key)> {
+        let mut keys = Vec::new();
+        let mut last: Option<(&Arc<str>, u32)> = None;
+        for m in &self.txs[&seq].tx.mutations {
+            // Batches name one collection: looked up once.
+            let c = match last {
+                Some((name, c)) if Arc::ptr_eq(name, &m.collection) => c,
+                _ => self.collection_index[&*m.collection],
+            };
+            last = Some((&m.collection, c));
+            keys.push((c, m.key.clone()));
+        }
+        keys
+    }
+
     fn remove_from_overlay(&mut self, seq: u64) {
         let slot = self.txs.get_mut(&seq).expect("exists");
         if slot.internal.overlay_entries == 0 {
             return;
         }
         slot.internal.overlay_entries = 0;
-        let keys: Vec<(u32, crate::record::Key)> = slot
-            .tx
-            .mutations
-            .iter()
-            .map(|m| (self.collection_index[&*m.collection], m.key.clone()))
-            .collect();
-        for (c, key) in keys {
+        for (c, key) in self.keys_of(seq) {
             let overlay = &mut self.collections[c as usize].overlay;
             if let Some(entries) = overlay.get_mut(&key) {
                 entries.retain(|r| r.tx != seq);

@@ -43,12 +43,6 @@ impl PartialEq for DerivedId {
 
 impl Eq for DerivedId {}
 
-impl PartialEq<&str> for DerivedId {
-    fn eq(&self, other: &&str) -> bool {
-        self.text() == *other
-    }
-}
-
 impl Serialize for DerivedId {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&self.text())
