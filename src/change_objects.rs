@@ -1,122 +1,162 @@
-//! Subscribers' change lists, built as JS objects by small JS helpers.
+//! Subscribers' change lists (and `get`'s and `snapshot`'s records), built as JS objects.
 //!
 //! One update notifies one change. Sent as JSON text (as it was), its hundred bytes cost a
 //! UTF-8 decode plus a `JSON.parse` that, in Chromium between engine calls, took 4–7 µs of the
-//! update's 16 µs (call → subscriber, bench scenario 1). Built property by property from wasm,
-//! each property was a call across the boundary (~15 per record); the helpers below take a
-//! message, or four fields of a record, per call (~5 per record), with the field names kept
-//! as JS strings and short ASCII strings made from wasm memory without `TextDecoder`. No text
-//! as big as a batch is ever held in wasm memory.
+//! update's 16 µs (call → subscriber, bench scenario 1). Built from wasm a few properties per
+//! call, an update's change took six calls across the boundary and a table slot per value
+//! passed. Here the changes are written into a byte stream in wasm memory and one JS call per
+//! slice reads them into objects: values are tagged (numbers as doubles, short ASCII strings as
+//! bytes, nested values as JSON text), and a record's field names are a shape id, the names sent
+//! once per shape. No text as big as a batch is ever held in wasm memory.
 
 use js_sys::{Array, Map};
 use serde_json::Value;
-use tandem_core::{ChangeKind, FieldName, Key, KeyChange, Record};
+use tandem_core::{ChangeKind, Key, KeyChange, Record, Shape};
 use wasm_bindgen::prelude::*;
 
-use crate::convert;
-
-/// Most field names kept as JS strings; names past it are converted each time.
-const MAX_NAMES: usize = 64;
-
 #[wasm_bindgen(inline_js = "
-let memory, bytes = new Uint8Array(0);
+let memory, bytes = new Uint8Array(0), view = new DataView(bytes.buffer);
+let p = 0, text = '', t = 0;
+const decoder = new TextDecoder();
+const kinds = ['insert', 'update', 'delete'];
 export function useMemory(m) { memory = m; }
-export function asciiString(at, len) {
-  if (bytes.buffer !== memory.buffer) bytes = new Uint8Array(memory.buffer);
-  return String.fromCharCode.apply(null, bytes.subarray(at, at + len));
+export function addShape(shapes, id, names) { shapes[id] = JSON.parse(names); }
+function u32() { const n = view.getUint32(p, true); p += 4; return n; }
+const f = String.fromCharCode;
+function upTo8(b, i, len) {
+  switch (len) {
+    case 0: return '';
+    case 1: return f(b[i]);
+    case 2: return f(b[i], b[i + 1]);
+    case 3: return f(b[i], b[i + 1], b[i + 2]);
+    case 4: return f(b[i], b[i + 1], b[i + 2], b[i + 3]);
+    case 5: return f(b[i], b[i + 1], b[i + 2], b[i + 3], b[i + 4]);
+    case 6: return f(b[i], b[i + 1], b[i + 2], b[i + 3], b[i + 4], b[i + 5]);
+    case 7: return f(b[i], b[i + 1], b[i + 2], b[i + 3], b[i + 4], b[i + 5], b[i + 6]);
+    default: return f(b[i], b[i + 1], b[i + 2], b[i + 3], b[i + 4], b[i + 5], b[i + 6], b[i + 7]);
+  }
+}
+function string(tag) {
+  const len = u32(), at = p;
+  p += len;
+  if (tag !== 4) return decoder.decode(bytes.subarray(at, p));
+  if (len <= 8) return upTo8(bytes, at, len);
+  if (len <= 16) return upTo8(bytes, at, 8) + upTo8(bytes, at + 8, len - 8);
+  return f.apply(null, bytes.subarray(at, p));
+}
+function value(key) {
+  const tag = bytes[p++];
+  switch (tag) {
+    case 0: return null;
+    case 1: return false;
+    case 2: return true;
+    case 3: { const n = view.getFloat64(p, true); p += 8; return n; }
+    case 6: return key;
+    case 7: return JSON.parse(string(5));
+    case 8: { const len = u32(); const s = text.substring(t, t + len); t += len; return s; }
+    default: return string(tag);
+  }
 }
 function put(o, k, v) {
   if (k === '__proto__') Object.defineProperty(o, k, { value: v, writable: true, enumerable: true, configurable: true });
   else o[k] = v;
 }
-export function setFields(o, a, b, c, d, e, f, g, h) {
-  o ??= {};
-  if (a !== undefined) put(o, a, b);
-  if (c !== undefined) put(o, c, d);
-  if (e !== undefined) put(o, e, f);
-  if (g !== undefined) put(o, g, h);
+function record(shapes, key) {
+  const id = u32();
+  let names = shapes[id];
+  if (id === 0) { names = []; for (let n = u32(); n > 0; n--) names.push(value()); }
+  const o = {};
+  for (let i = 0; i < names.length; i++) put(o, names[i], value(key));
   return o;
 }
-const decoder = new TextDecoder();
-let text = '';
-export function decodeBatch(at, len) {
-  if (bytes.buffer !== memory.buffer) bytes = new Uint8Array(memory.buffer);
-  text = decoder.decode(bytes.subarray(at, at + len));
+function refresh(at, textAt, textLen) {
+  if (bytes.buffer !== memory.buffer) { bytes = new Uint8Array(memory.buffer); view = new DataView(memory.buffer); }
+  text = textLen ? decoder.decode(bytes.subarray(textAt, textAt + textLen)) : '';
+  p = at;
+  t = 0;
 }
-export function batchSlice(start, end) { return text.substring(start, end); }
-export function putChange(list, i, type, key, value) {
-  list[i] = value === undefined ? { type, key } : { type, key, value };
+export function readChanges(shapes, at, textAt, textLen, count, list, offset, records) {
+  refresh(at, textAt, textLen);
+  for (let i = 0; i < count; i++) {
+    const kind = bytes[p++];
+    const key = value();
+    const v = kind & 4 ? record(shapes, key) : undefined;
+    if (records) { if (v === undefined) records.delete(key); else records.set(key, v); }
+    if (list) list[offset + i] = v === undefined ? { type: kinds[kind & 3], key } : { type: kinds[kind & 3], key, value: v };
+  }
+  text = '';
+}
+export function readRecord(shapes, at, key) {
+  refresh(at, 0, 0);
+  return record(shapes, key === undefined ? value() : key);
 }
 ")]
 extern "C" {
-    /// Gives the helpers wasm memory, for `ascii`.
+    /// Gives the helpers wasm memory.
     #[wasm_bindgen(js_name = useMemory)]
     fn use_memory(memory: &JsValue);
-    /// The string of `len` ASCII bytes at `at` in wasm memory.
-    #[wasm_bindgen(js_name = asciiString)]
-    fn ascii(at: *const u8, len: usize) -> JsValue;
-    /// Sets up to four fields (a name `undefined`: none) on `object`, or on a new object if it
-    /// is `undefined`; returns the object. A field named `__proto__` is an own property, as
-    /// `JSON.parse` makes it, not the object's prototype.
+    /// `shapes[id]` = the names of a shape, given as a JSON array.
+    #[wasm_bindgen(js_name = addShape)]
+    fn add_shape(shapes: &Array, id: u32, names: &str);
+    /// Reads `count` changes from the stream at `at` (the batched strings are the UTF-8 text at
+    /// `text_at`): each is put at `list[offset + i]` if there is a list, and set in (or, with no
+    /// value, deleted from) `records` if there is a map.
     #[allow(clippy::too_many_arguments)]
-    #[wasm_bindgen(js_name = setFields)]
-    fn fields(
-        object: &JsValue,
-        a: &JsValue,
-        b: &JsValue,
-        c: &JsValue,
-        d: &JsValue,
-        e: &JsValue,
-        f: &JsValue,
-        g: &JsValue,
-        h: &JsValue,
-    ) -> JsValue;
-    /// Decodes `len` bytes of UTF-8 at `at` in wasm memory as the text `slice` reads.
-    #[wasm_bindgen(js_name = decodeBatch)]
-    fn decode_text(at: *const u8, len: usize);
-    /// `text.substring(start, end)` of the text decoded last.
-    #[wasm_bindgen(js_name = batchSlice)]
-    fn slice(start: usize, end: usize) -> JsValue;
-    /// `list[index] = {type, key, value}`, without `value` if it is `undefined`.
-    #[wasm_bindgen(js_name = putChange)]
-    fn change(list: &Array, index: u32, kind: &JsValue, key: &JsValue, value: &JsValue);
+    #[wasm_bindgen(js_name = readChanges)]
+    fn read_changes(
+        shapes: &Array,
+        at: *const u8,
+        text_at: *const u8,
+        text_len: usize,
+        count: usize,
+        list: &JsValue,
+        offset: usize,
+        records: &JsValue,
+    );
+    /// One record from the stream at `at`; its key field's string is `key`, or, if that is
+    /// `undefined`, the string the stream starts with.
+    #[wasm_bindgen(js_name = readRecord)]
+    fn read_record(shapes: &Array, at: *const u8, key: &JsValue) -> JsValue;
 }
 
-/// Longest string made from its bytes rather than by `TextDecoder`.
+// Value tags of the stream (the JS `value` reads them).
+const NULL: u8 = 0;
+const FALSE: u8 = 1;
+const TRUE: u8 = 2;
+const NUMBER: u8 = 3;
+/// Bytes that are ASCII, made into a string by `String.fromCharCode`: with the bytes as its
+/// arguments up to 16 (~20 ns, measured in Node), as an array beyond (~120 ns).
+const ASCII: u8 = 4;
+/// UTF-8 bytes, decoded by `TextDecoder`.
+const UTF8: u8 = 5;
+/// The change's key string (the key field's value).
+const KEY: u8 = 6;
+/// A nested object or array as JSON text.
+const JSON_TEXT: u8 = 7;
+/// The next string of the slice's batched text.
+const BATCHED: u8 = 8;
+
+/// A change kind's bit that says a record follows.
+const HAS_VALUE: u8 = 4;
+
+/// Longest string read from its bytes (or batched) rather than by `TextDecoder`, whose per-call
+/// cost dominated short strings: ~0.3 µs against ~0.1 µs, measured in Chromium.
 const MAX_ASCII: usize = 256;
 
-/// Whether a string is made from its bytes (or batched, see [`Batch`]) rather than by
-/// `TextDecoder`.
 fn short_ascii(s: &str) -> bool {
     s.len() <= MAX_ASCII && s.is_ascii()
 }
 
-/// A JS string. Short ASCII ones (keys, most field values) skip wasm-bindgen's `TextDecoder`,
-/// whose per-call cost dominated building an update's change list: ~0.3 µs per string
-/// against ~0.1 µs, measured in Chromium.
-fn js_string(s: &str) -> JsValue {
-    if !short_ascii(s) {
-        return JsValue::from_str(s);
-    }
-    ascii(s.as_ptr(), s.len())
-}
-
-/// Changes converted at a time when a list is long enough to batch its strings.
-const BATCH: usize = 1024;
-/// Shortest list whose strings are batched.
+/// Changes read at a time: what bounds the stream's size.
+const SLICE: usize = 1024;
+/// Shortest slice whose short ASCII strings are batched into one text: one `TextDecoder` call
+/// and a `substring` each rather than ~0.2 µs a string made from bytes, two thirds of a
+/// 10k-record batch's conversion (measured in Chromium).
 const MIN_BATCH: usize = 16;
-
-/// The short ASCII strings (keys, field values) of a slice of a long change list, written into
-/// one text decoded by one call; each is then a `substring` of it rather than a string made
-/// from wasm memory, which cost ~0.2 µs a string, two thirds of a 10k-record batch's
-/// conversion (measured in Chromium).
-#[derive(Default)]
-struct Batch {
-    text: String,
-    /// Where the next string starts in `text` (ASCII: bytes are UTF-16 units).
-    next: usize,
-    active: bool,
-}
+/// Most shapes given ids; records of any other shape carry their names.
+const MAX_SHAPES: usize = 64;
+/// Stream capacity kept after a call (a slice of big records may grow it far beyond).
+const KEPT_CAPACITY: usize = 256 * 1024;
 
 /// Changes to convert: the engine's list, or a first load's keys (each an insert).
 #[derive(Clone, Copy)]
@@ -125,106 +165,125 @@ pub enum Changes<'a> {
     Loaded(&'a [Key]),
 }
 
-/// Builds change lists, with the JS strings it made once: the change kinds and the field
-/// names seen before. One per client.
+/// Builds change lists and records. One per client: it holds the shapes its JS side knows.
 pub struct ChangeObjects {
-    insert: JsValue,
-    update: JsValue,
-    delete: JsValue,
-    /// Interned names (same allocation for the same name) with their JS strings. A short list
-    /// searched by pointer: records repeat a few names.
-    names: Vec<(FieldName, JsValue)>,
-    batch: Batch,
+    /// The stream of the slice being written.
+    bytes: Vec<u8>,
+    /// The slice's batched strings, while `batching`.
+    text: String,
+    batching: bool,
+    /// Shape `i + 1` (0 is "names follow"); searched by pointer.
+    shapes: Vec<Shape>,
+    /// The same shapes' names on the JS side, by id.
+    js_shapes: Array,
 }
 
 impl Default for ChangeObjects {
     fn default() -> Self {
         use_memory(&wasm_bindgen::memory());
         ChangeObjects {
-            insert: "insert".into(),
-            update: "update".into(),
-            delete: "delete".into(),
-            names: Vec::new(),
-            batch: Batch::default(),
+            bytes: Vec::new(),
+            text: String::new(),
+            batching: false,
+            shapes: Vec::new(),
+            js_shapes: Array::new(),
         }
     }
 }
 
 impl ChangeObjects {
-    fn name(&mut self, name: &FieldName) -> JsValue {
-        if let Some((_, js)) = self.names.iter().find(|(known, _)| std::sync::Arc::ptr_eq(known, name)) {
-            return js.clone();
-        }
-        let js = js_string(name);
-        // Only names the interner shares are found again by pointer; a longer one has an
-        // allocation per record and would only take a place.
-        if self.names.len() < MAX_NAMES && name.len() <= tandem_core::field_name::MAX_INTERNED_LEN {
-            self.names.push((name.clone(), js.clone()));
-        }
-        js
+    fn u32(&mut self, n: usize) {
+        self.bytes.extend_from_slice(&(n as u32).to_le_bytes());
     }
 
-    /// A key's or field value's JS string: from the batch's text while one is decoded, in the
-    /// order `gather` wrote them.
-    fn string(&mut self, s: &str) -> JsValue {
-        if !self.batch.active || !short_ascii(s) {
-            return js_string(s);
+    fn string(&mut self, s: &str) {
+        if self.batching && short_ascii(s) {
+            self.bytes.push(BATCHED);
+            self.u32(s.len());
+            self.text.push_str(s);
+            return;
         }
-        let start = self.batch.next;
-        self.batch.next += s.len();
-        slice(start, self.batch.next)
+        self.bytes.push(if short_ascii(s) { ASCII } else { UTF8 });
+        self.u32(s.len());
+        self.bytes.extend_from_slice(s.as_bytes());
     }
 
-    /// Writes the strings `string` will ask for while converting this change, in its order.
-    fn gather(&mut self, key: &str, record: Option<&Record>) {
-        let text = &mut self.batch.text;
-        if short_ascii(key) {
-            text.push_str(key);
-        }
-        for (_, field) in record.into_iter().flat_map(|r| r.iter()) {
-            match field {
-                Value::String(s) if s.as_str() != key && short_ascii(s) => text.push_str(s),
-                _ => {}
+    /// A field's value as `JSON.parse` would give it. `key_text`: a string equal to it is the
+    /// key's JS string.
+    fn value(&mut self, value: &Value, key_text: &str) {
+        match value {
+            Value::Null => self.bytes.push(NULL),
+            Value::Bool(b) => self.bytes.push(if *b { TRUE } else { FALSE }),
+            Value::Number(n) => {
+                self.bytes.push(NUMBER);
+                // The nearest double, as `JSON.parse` reads the number's text.
+                self.bytes.extend_from_slice(&n.as_f64().unwrap_or(f64::NAN).to_le_bytes());
+            }
+            Value::String(s) if s.as_str() == key_text => self.bytes.push(KEY),
+            Value::String(s) => self.string(s),
+            Value::Array(_) | Value::Object(_) => {
+                self.bytes.push(JSON_TEXT);
+                let at = self.bytes.len();
+                self.u32(0);
+                if serde_json::to_writer(&mut self.bytes, value).is_err() {
+                    unreachable!("JSON values serialise");
+                }
+                let len = (self.bytes.len() - at - 4) as u32;
+                self.bytes[at..at + 4].copy_from_slice(&len.to_le_bytes());
             }
         }
     }
 
-    /// A record as a JS object, four fields a call. `key` is the JS string of `key_text`: the
-    /// key field gets it rather than a string of its own.
-    fn object(&mut self, record: &Record, key_text: &str, key: &JsValue) -> JsValue {
-        let mut object = JsValue::UNDEFINED;
-        let mut pairs: [JsValue; 8] = Default::default();
-        let mut filled = 0;
-        for (name, field) in record.iter() {
-            pairs[filled] = self.name(name);
-            pairs[filled + 1] = match field {
-                Value::String(s) if s.as_str() == key_text => key.clone(),
-                Value::String(s) => self.string(s),
-                _ => value_to_js(field),
-            };
-            filled += 2;
-            if filled == pairs.len() {
-                let [a, b, c, d, e, f, g, h] = &std::mem::take(&mut pairs);
-                object = fields(&object, a, b, c, d, e, f, g, h);
-                filled = 0;
+    /// A record: its shape's id (the shape sent to JS the first time), or 0 and its names;
+    /// then its values.
+    fn record(&mut self, record: &Record, key_text: &str) {
+        let shape = record.shape();
+        let id = match self.shapes.iter().position(|known| std::sync::Arc::ptr_eq(known, shape)) {
+            Some(index) => index + 1,
+            None if self.shapes.len() < MAX_SHAPES => {
+                self.shapes.push(shape.clone());
+                let names: Vec<&str> = shape.iter().map(|name| &**name).collect();
+                add_shape(&self.js_shapes, self.shapes.len() as u32, &tandem_core::protocol::json_text(&names));
+                self.shapes.len()
             }
-        }
-        if filled > 0 || object.is_undefined() {
-            let [a, b, c, d, e, f, g, h] = &pairs;
-            object = fields(&object, a, b, c, d, e, f, g, h);
-        }
-        object
-    }
-
-    /// One record as a JS object (what `get` returns): built like a change's value, without
-    /// the JSON text and `JSON.parse` that `convert::record_to_js` costs. `key`, if given, is
-    /// the JS string of `key_text`, shared with the key field.
-    pub fn record(&mut self, record: &Record, key_text: &str, key: Option<&JsValue>) -> JsValue {
-        let key = match key {
-            Some(key) => key.clone(),
-            None => js_string(key_text),
+            None => 0,
         };
-        self.object(record, key_text, &key)
+        self.u32(id);
+        if id == 0 {
+            self.u32(shape.len());
+            for name in shape.iter() {
+                self.string(name);
+            }
+        }
+        for value in record.values() {
+            self.value(value, key_text);
+        }
+    }
+
+    /// Empties the stream for the next slice; a big one's buffers are given back.
+    fn reset(&mut self, batching: bool) {
+        if self.bytes.capacity() > KEPT_CAPACITY {
+            self.bytes = Vec::new();
+        }
+        if self.text.capacity() > KEPT_CAPACITY {
+            self.text = String::new();
+        }
+        self.bytes.clear();
+        self.text.clear();
+        self.batching = batching;
+    }
+
+    /// One record as a JS object (what `get` returns), without the JSON text and `JSON.parse`
+    /// that `convert::record_to_js` costs. `key`, if given, is the JS string of `key_text`,
+    /// shared with the key field.
+    pub fn record_to_js(&mut self, record: &Record, key_text: &str, key: Option<&JsValue>) -> JsValue {
+        self.reset(false);
+        if key.is_none() {
+            self.string(key_text);
+        }
+        self.record(record, key_text);
+        let undefined = JsValue::UNDEFINED;
+        read_record(&self.js_shapes, self.bytes.as_ptr(), key.unwrap_or(&undefined))
     }
 
     /// `[{type, key, value}]`, no `value` for a delete; `record` reads a key's record.
@@ -235,17 +294,13 @@ impl ChangeObjects {
         record: &dyn Fn(&str) -> Option<&'a Record>,
         records: Option<&Map>,
     ) -> Array {
-        let len = match changes {
-            Changes::Listed(list) => list.len(),
-            Changes::Loaded(keys) => keys.len(),
-        };
-        let list = Array::new_with_length(len as u32);
+        let list = Array::new_with_length(changes.len() as u32);
         self.convert(changes, record, records, Some(&list));
         list
     }
 
     /// `records` (key → value) filled with the records of `keys`, converted as change lists
-    /// are (strings batched) rather than one JSON text and `JSON.parse` per record.
+    /// are rather than one JSON text and `JSON.parse` per record.
     pub fn fill_records<'a>(&mut self, keys: &[Key], record: &dyn Fn(&str) -> Option<&'a Record>, records: &Map) {
         self.convert(Changes::Loaded(keys), record, Some(records), None);
     }
@@ -257,71 +312,54 @@ impl ChangeObjects {
         records: Option<&Map>,
         list: Option<&Array>,
     ) {
-        let len = match changes {
-            Changes::Listed(list) => list.len(),
-            Changes::Loaded(keys) => keys.len(),
-        };
-        let change_at = |i: usize| match changes {
-            Changes::Listed(list) => (list[i].kind, &list[i].key),
-            Changes::Loaded(keys) => (ChangeKind::Insert, &keys[i]),
-        };
-        let mut values: Vec<Option<&Record>> = Vec::with_capacity(len.min(BATCH));
-        for start in (0..len).step_by(BATCH) {
-            let end = len.min(start + BATCH);
-            values.clear();
-            values.extend((start..end).map(|i| {
-                let (kind, key) = change_at(i);
-                record(key).filter(|_| kind != ChangeKind::Delete)
-            }));
-            self.batch.active = len >= MIN_BATCH;
-            if self.batch.active {
-                self.batch.text.clear();
-                self.batch.next = 0;
-                for (i, value) in (start..end).zip(&values) {
-                    self.gather(change_at(i).1, *value);
-                }
-                decode_text(self.batch.text.as_ptr(), self.batch.text.len());
-            }
-            for (i, value) in (start..end).zip(&values) {
-                let (kind, key_text) = change_at(i);
-                let key = self.string(key_text);
-                let value = match value {
-                    Some(record) => self.object(record, key_text, &key),
-                    None => JsValue::UNDEFINED,
+        let len = changes.len();
+        let undefined = JsValue::UNDEFINED;
+        let records = records.map_or(&undefined, |map| map.as_ref());
+        let list = list.map_or(&undefined, |list| list.as_ref());
+        for start in (0..len).step_by(SLICE) {
+            let end = len.min(start + SLICE);
+            self.reset(len >= MIN_BATCH);
+            for i in start..end {
+                let (kind, key) = changes.at(i);
+                let value = record(key).filter(|_| kind != ChangeKind::Delete);
+                let kind = match kind {
+                    ChangeKind::Insert => 0,
+                    ChangeKind::Update => 1,
+                    ChangeKind::Delete => 2,
                 };
-                let kind_text = match kind {
-                    ChangeKind::Insert => &self.insert,
-                    ChangeKind::Update => &self.update,
-                    ChangeKind::Delete => &self.delete,
-                };
-                if let Some(records) = records {
-                    if value.is_undefined() {
-                        records.delete(&key);
-                    } else {
-                        records.set(&key, &value);
-                    }
-                }
-                if let Some(list) = list {
-                    change(list, i as u32, kind_text, &key, &value);
+                self.bytes.push(if value.is_some() { kind | HAS_VALUE } else { kind });
+                self.string(key);
+                if let Some(value) = value {
+                    self.record(value, key);
                 }
             }
+            read_changes(
+                &self.js_shapes,
+                self.bytes.as_ptr(),
+                self.text.as_ptr(),
+                self.text.len(),
+                end - start,
+                list,
+                start,
+                records,
+            );
         }
-        if self.batch.active {
-            // Neither text is kept: the JS one goes, and a big batch's buffer is given back.
-            self.batch = Batch::default();
-            decode_text(self.batch.text.as_ptr(), 0);
-        }
+        self.reset(false);
     }
 }
 
-/// A field's value as `JSON.parse` would give it; nested objects and arrays through their text.
-fn value_to_js(value: &Value) -> JsValue {
-    match value {
-        Value::Null => JsValue::NULL,
-        Value::Bool(b) => JsValue::from_bool(*b),
-        // The nearest double, as `JSON.parse` reads the number's text.
-        Value::Number(n) => JsValue::from_f64(n.as_f64().unwrap_or(f64::NAN)),
-        Value::String(s) => js_string(s),
-        Value::Array(_) | Value::Object(_) => convert::to_js(value),
+impl Changes<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Changes::Listed(list) => list.len(),
+            Changes::Loaded(keys) => keys.len(),
+        }
+    }
+
+    fn at(&self, i: usize) -> (ChangeKind, &Key) {
+        match self {
+            Changes::Listed(list) => (list[i].kind, &list[i].key),
+            Changes::Loaded(keys) => (ChangeKind::Insert, &keys[i]),
+        }
     }
 }

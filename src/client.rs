@@ -98,7 +98,7 @@ impl TandemClient {
             ..Default::default()
         };
         let id = self.driver.mutate(input, options.merge)?;
-        Ok(TransactionHandle::new(self.driver.clone(), id))
+        Ok(self.driver.transaction_handle(&id))
     }
 
     /// Every transaction this client knows, oldest first, with its full history.

@@ -26,19 +26,19 @@ impl Collection {
 
     /// One transaction of `ops` on this collection, with the collection's strategy unless the
     /// options name one.
-    fn transact(&self, ops: Vec<MutationOp>, options: &JsValue) -> Result<TransactionHandle, Error> {
+    fn transact(&self, ops: impl IntoIterator<Item = MutationOp>, options: &JsValue) -> Result<TransactionHandle, Error> {
         let options = convert::mutate_options(options)?;
         let default_strategy = self.driver.collections.borrow().get(&self.name).map(|c| c.strategy.clone());
         let input = TransactionInput {
             mutations: ops
                 .into_iter()
-                .map(|op| Mutation { collection: String::from(&*self.name), op, metadata: options.metadata.clone() })
+                .map(|op| Mutation { collection: self.name.clone(), op, metadata: options.metadata.clone() })
                 .collect(),
             strategy: options.strategy.or(default_strategy).unwrap_or_default(),
             ..Default::default()
         };
         let id = self.driver.mutate(input, options.merge)?;
-        Ok(TransactionHandle::new(self.driver.clone(), id))
+        Ok(self.driver.transaction_handle(&id))
     }
 }
 
@@ -72,11 +72,9 @@ impl Collection {
         #[wasm_bindgen(unchecked_param_type = "Record<string, unknown>")] changes: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "MutationOptions")] options: JsValue,
     ) -> Result<TransactionHandle, JsValue> {
-        let op = MutationOp::Update {
-            key: convert::key_from_js(&key)?,
-            changes: convert::object_from_js(&changes, "`changes`")?,
-        };
-        Ok(self.transact(vec![op], &options)?)
+        let (key, changes) = convert::update_from_js(&key, &changes)?;
+        let op = MutationOp::Update { key, changes };
+        Ok(self.transact([op], &options)?)
     }
 
     /// Deletes one record or several, in one transaction.

@@ -47,6 +47,7 @@ use crate::storage::{CacheOp, Storage, StorageError, StoredTx, WriteBatch};
 use crate::tabs::{HeldLock, LockManager, Watches};
 use crate::tasks::spawn;
 use crate::timers::{now, WakeUp};
+use crate::transaction::TransactionHandle;
 
 /// Errors kept for the first `onError` subscriber when none is registered yet.
 const UNREPORTED_LIMIT: usize = 32;
@@ -89,6 +90,8 @@ pub struct Driver {
     /// What waits for the synced cache to be loaded (`Some` until it is, while starting).
     pub(crate) cache_pending: RefCell<Option<CachePending>>,
     change_objects: RefCell<ChangeObjects>,
+    /// What transaction handles call back (made with the first).
+    transaction_api: std::cell::OnceCell<JsValue>,
 }
 
 /// Per collection: routing and notification state (the data lives in the engine).
@@ -310,6 +313,7 @@ impl Driver {
             ready: RefCell::default(),
             cache_pending: RefCell::default(),
             change_objects: RefCell::default(),
+            transaction_api: std::cell::OnceCell::new(),
         })
     }
 
@@ -400,7 +404,7 @@ impl Driver {
         // Routed to its first collection's mutationFn, which decides whether it awaits sync.
         if let Some(first) = input.mutations.first() {
             input.await_sync =
-                self.collections.borrow().get(first.collection.as_str()).is_some_and(|c| c.await_sync.is_some());
+                self.collections.borrow().get(&first.collection).is_some_and(|c| c.await_sync.is_some());
         }
         if let Some(merge) = merge {
             let name = self.merge_name(merge)?;
@@ -891,7 +895,7 @@ impl Driver {
         }
         let engine = self.engine.try_borrow().map_err(|_| Error::Reentrant)?;
         Ok(match engine.get(collection, key) {
-            Some(record) => self.change_objects.borrow_mut().record(record, key, key_js),
+            Some(record) => self.change_objects.borrow_mut().record_to_js(record, key, key_js),
             None => JsValue::UNDEFINED,
         })
     }
@@ -959,6 +963,17 @@ impl Driver {
 
     pub fn off_error(&self, id: u32) {
         self.error_subscribers.borrow_mut().remove(id);
+    }
+
+    /// The handle of a transaction `mutate` created.
+    pub fn transaction_handle(self: &Rc<Self>, id: &str) -> TransactionHandle {
+        let api = self.transaction_api.get_or_init(|| crate::transaction::api_for(self));
+        crate::transaction::handle(api, &self.client_id, id)
+    }
+
+    /// `f` of the transaction's record, if it is still in history.
+    pub fn with_transaction(&self, id: &str, f: impl FnOnce(&Transaction) -> JsValue) -> Option<JsValue> {
+        self.engine.try_borrow().ok()?.transaction(id).map(f)
     }
 
     /// A promise settling when the transaction completes (with its record) or fails (with a

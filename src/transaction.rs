@@ -1,57 +1,92 @@
 //! `Transaction`: the handle a mutation returns.
+//!
+//! A plain JS object holding the id, whose reads call back into the client. A wasm-bindgen
+//! class would own a Rust box freed by a `FinalizationRegistry`: registering each handle was
+//! ~5% of an update (bench scenario 1, measured in Chromium), and most handles are never read.
+//! A transaction `mutate` created is named by its timestamp: its id, `{client id}-{timestamp}`,
+//! is spelt only if asked for.
 
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 use js_sys::Promise;
-use tandem_core::TxId;
 use wasm_bindgen::prelude::*;
 
 use crate::convert;
 use crate::driver::Driver;
 
-/// A transaction of this client. Its id is stable across retries and reloads: it is the
-/// idempotency key the persist function should send.
-#[wasm_bindgen(js_name = Transaction)]
-pub struct TransactionHandle {
-    driver: Rc<Driver>,
-    id: TxId,
+#[wasm_bindgen(inline_js = "
+export class Transaction {
+  #api; #id;
+  constructor(api, id) { this.#api = api; this.#id = id; }
+  get id() {
+    const id = this.#id;
+    return typeof id === 'string' ? id : (this.#id = this.#api.prefix + id);
+  }
+  get state() { return this.#api.call(0, this.id); }
+  toJSON() { return this.#api.call(1, this.id); }
+  settled() { return this.#api.call(2, this.id); }
 }
-
-impl TransactionHandle {
-    pub(crate) fn new(driver: Rc<Driver>, id: TxId) -> Self {
-        TransactionHandle { driver, id }
-    }
-}
-
-#[wasm_bindgen(js_class = Transaction)]
-impl TransactionHandle {
-    #[wasm_bindgen(getter)]
-    pub fn id(&self) -> String {
-        self.id.to_string()
-    }
-
+export function transactionApi(call, prefix) { return { call, prefix }; }
+export function newTransaction(api, timestamp) { return new Transaction(api, timestamp); }
+export function transactionWithId(api, id) { return new Transaction(api, id); }
+")]
+extern "C" {
+    /// A transaction of this client. Its id is stable across retries and reloads: it is the
+    /// idempotency key the persist function should send.
+    #[wasm_bindgen(js_name = Transaction, typescript_type = "Transaction")]
+    pub type TransactionHandle;
+    #[wasm_bindgen(method, getter)]
+    pub fn id(this: &TransactionHandle) -> String;
     /// `queued | pending | persisting | persisted_awaiting_sync | completed | failed`, or
     /// `undefined` once pruned from history.
-    #[wasm_bindgen(getter, unchecked_return_type = "TransactionState | undefined")]
-    pub fn state(&self) -> Option<String> {
-        let engine = self.driver.engine.try_borrow().ok()?;
-        engine.transaction(&self.id).map(|tx| tx.state.as_str().to_string())
-    }
-
+    #[wasm_bindgen(method, getter)]
+    pub fn state(this: &TransactionHandle) -> Option<String>;
     /// The full record (seed 004's `Transaction`), `undefined` once pruned from history.
-    #[wasm_bindgen(js_name = toJSON, unchecked_return_type = "TransactionRecord | undefined")]
-    pub fn to_json(&self) -> JsValue {
-        let Ok(engine) = self.driver.engine.try_borrow() else {
-            return JsValue::UNDEFINED;
-        };
-        engine.transaction(&self.id).map_or(JsValue::UNDEFINED, convert::transaction_to_js)
-    }
-
+    #[wasm_bindgen(method, js_name = toJSON)]
+    pub fn to_json(this: &TransactionHandle) -> JsValue;
     /// Resolves with the record once the transaction completed; rejects with a
-    /// `TransactionFailedError` (`transactionId`, `causeTransactionId` when a transaction it
-    /// was queued behind failed, `cause`) once it failed.
-    #[wasm_bindgen(unchecked_return_type = "Promise<TransactionRecord>")]
-    pub fn settled(&self) -> Result<Promise, JsValue> {
-        self.driver.settled(&self.id).map_err(JsValue::from)
+    /// `TransactionFailedError` once it failed.
+    #[wasm_bindgen(method, catch)]
+    pub fn settled(this: &TransactionHandle) -> Result<Promise, JsValue>;
+
+    #[wasm_bindgen(js_name = transactionApi)]
+    fn transaction_api(call: &JsValue, prefix: &str) -> JsValue;
+    #[wasm_bindgen(js_name = newTransaction)]
+    fn new_transaction(api: &JsValue, timestamp: f64) -> TransactionHandle;
+    #[wasm_bindgen(js_name = transactionWithId)]
+    fn transaction_with_id(api: &JsValue, id: &str) -> TransactionHandle;
+}
+
+/// What the handles of `driver`'s transactions call: `call(what, id)`, and the prefix of ids.
+pub(crate) fn api_for(driver: &Rc<Driver>) -> JsValue {
+    let prefix = format!("{}-", driver.client_id);
+    let driver: Weak<Driver> = Rc::downgrade(driver);
+    let call = Closure::<dyn Fn(u32, String) -> Result<JsValue, JsValue>>::new(move |what, id: String| {
+        let Some(driver) = driver.upgrade() else {
+            return Ok(JsValue::UNDEFINED);
+        };
+        match what {
+            0 => Ok(driver.with_transaction(&id, |tx| tx.state.as_str().into()).unwrap_or(JsValue::UNDEFINED)),
+            1 => Ok(driver.with_transaction(&id, convert::transaction_to_js).unwrap_or(JsValue::UNDEFINED)),
+            _ => driver.settled(&id).map(JsValue::from).map_err(JsValue::from),
+        }
+    });
+    transaction_api(&call.into_js_value(), &prefix)
+}
+
+/// The handle of transaction `id`, which `client_id`'s `mutate` created.
+pub(crate) fn handle(api: &JsValue, client_id: &str, id: &str) -> TransactionHandle {
+    // Exact as a double below 2^53: HLC microseconds until the year 2255.
+    const EXACT: u64 = 1 << 53;
+    let timestamp = id
+        .strip_prefix(client_id)
+        .and_then(|rest| rest.strip_prefix('-'))
+        // Spelt as JS spells the number: digits only, no leading zero.
+        .filter(|digits| digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0'))
+        .and_then(|digits| digits.parse::<u64>().ok())
+        .filter(|&timestamp| timestamp < EXACT);
+    match timestamp {
+        Some(timestamp) => new_transaction(api, timestamp as f64),
+        None => transaction_with_id(api, id),
     }
 }

@@ -9,6 +9,24 @@ export type TransactionState =
   | "completed"
   | "failed";
 
+/**
+ * A transaction of this client, as `insert`, `update`, `delete` and `mutate` return it. Its id
+ * is stable across retries and reloads: the idempotency key the persist function should send.
+ */
+export interface Transaction {
+  readonly id: string;
+  /** `undefined` once pruned from history. */
+  readonly state: TransactionState | undefined;
+  /** The full record (seed 004's `Transaction`), `undefined` once pruned from history. */
+  toJSON(): TransactionRecord | undefined;
+  /**
+   * Resolves with the record once the transaction completed; rejects with a
+   * `TransactionFailedError` (`transactionId`, `causeTransactionId` when a transaction it was
+   * queued behind failed, `cause`) once it failed.
+   */
+  settled(): Promise<TransactionRecord>;
+}
+
 export interface RetryOptions {
   /** Retries after the first attempt (default 4, so 5 attempts). */
   maxRetries?: number;

@@ -227,6 +227,54 @@ async fn a_long_change_list_has_every_value_as_json_parse_would_give_it() {
     assert_eq!(changes[1], json!([{"type": "delete", "key": "k3"}, {"type": "delete", "key": "k4"}]));
 }
 
+/// Records of more shapes than get ids (64) carry their field names: every one still comes out
+/// whole, in change lists, `get` and a first snapshot.
+#[wasm_bindgen_test]
+async fn records_of_many_shapes_come_out_whole() {
+    let client = memory_client().await;
+    let todos = todos(&client, json!([])).await;
+    let changes = collect_changes(&todos);
+    let records: Vec<serde_json::Value> = (0..100)
+        .map(|i| json!({"id": format!("k{i}"), format!("field {i}"): i, "__proto__": {"p": i}, "t": "é"}))
+        .collect();
+    for record in &records {
+        todos.insert(js(record.clone()), JsValue::UNDEFINED).unwrap();
+    }
+    let snapshot = todos.snapshot().unwrap();
+    let changes = changes.borrow();
+    for (i, record) in records.iter().enumerate() {
+        assert_eq!(changes[i], json!([{"type": "insert", "key": record["id"], "value": record}]));
+        let key = format!("k{i}");
+        assert_eq!(json(&todos.get(js(json!(key))).unwrap()), *record);
+        assert_eq!(json(&get(&snapshot, &key)), *record);
+    }
+}
+
+/// An update's key and changes cross as one text when the key is a string; a number key,
+/// changes that are not an object or not JSON, non-ASCII and long texts all still work or fail
+/// as they did, with nothing applied on failure.
+#[wasm_bindgen_test]
+async fn an_update_takes_any_key_and_refuses_changes_that_are_not_a_json_object() {
+    let client = memory_client().await;
+    let todos = todos(&client, json!([{"id": "é", "n": 0}, {"id": 7, "n": 0}])).await;
+    let long = "ü".repeat(5000);
+    todos.update(js(json!("é")), js(json!({"n": 1, "long": long})), JsValue::UNDEFINED).unwrap();
+    assert_eq!(json(&todos.get(js(json!("é"))).unwrap()), json!({"id": "é", "n": 1, "long": long}));
+    todos.update(js(json!(7)), js(json!({"n": 2})), JsValue::UNDEFINED).unwrap();
+    assert_eq!(json(&todos.get(js(json!("7"))).unwrap()), json!({"id": 7, "n": 2}));
+
+    for changes in [js(json!(5)), js(json!([1])), JsValue::NULL, JsValue::UNDEFINED] {
+        let e = expect_error(todos.update(js(json!("é")), changes, JsValue::UNDEFINED), "InvalidArgumentError");
+        assert!(get_str(&e, "message").contains("`changes` must be an object"), "{}", get_str(&e, "message"));
+    }
+    let bigint = js_sys::Object::new();
+    js_sys::Reflect::set(&bigint, &"n".into(), &js_sys::BigInt::from(1u32).into()).unwrap();
+    let e = expect_error(todos.update(js(json!("é")), bigint.into(), JsValue::UNDEFINED), "InvalidArgumentError");
+    assert!(get_str(&e, "message").contains("not JSON data"), "{}", get_str(&e, "message"));
+    expect_error(todos.update(js(json!(true)), js(json!({"n": 3})), JsValue::UNDEFINED), "InvalidArgumentError");
+    assert_eq!(json(&todos.get(js(json!("é"))).unwrap())["n"], json!(1), "nothing refused was applied");
+}
+
 #[wasm_bindgen_test]
 async fn a_snapshot_keeps_its_identity_until_the_data_changes() {
     let client = memory_client().await;
@@ -337,6 +385,31 @@ async fn transactions_carry_increasing_hybrid_logical_clock_timestamps() {
     push_update(&on_update, json!({"changes": [], "maxTimestamp": ahead})).unwrap();
     let t3 = todos.update(js(json!("a")), js(json!({"n": 3})), JsValue::UNDEFINED).unwrap();
     assert_eq!(ts(&t3), ahead + 1.0);
+}
+
+/// A handle is the id and the client: every read goes to the client's record of it, and the
+/// id (spelt from the timestamp only when read) is the record's.
+#[wasm_bindgen_test]
+async fn a_transaction_handle_reads_the_clients_record_of_it() {
+    let client = memory_client().await;
+    let persist = Persist::holding();
+    let todos = client
+        .collection(object(&[("id", "todos".into()), ("mutationFn", mutation_fn(&persist, None))]))
+        .unwrap();
+    let tx = todos.insert(js(json!({"id": "a"})), JsValue::UNDEFINED).unwrap();
+    let record = tx.to_json();
+    assert_eq!(tx.id(), get_str(&record, "id"));
+    assert!(tx.id().starts_with(&format!("{}-", client.client_id())), "{}", tx.id());
+    assert_eq!(get(&record, "timestamp").as_f64().map(|t| t.to_string()), tx.id().rsplit('-').next().map(String::from));
+    let text = |value: &JsValue| js_sys::JSON::stringify(value).unwrap().as_string().unwrap();
+    assert_eq!(text(&tx), text(&record), "JSON.stringify(handle) is the record");
+    wait_until("the persist call", 2_000.0, || persist.is_held(&tx.id())).await;
+    assert_eq!(tx.state().as_deref(), Some("persisting"));
+    let settled = wasm_bindgen_futures::JsFuture::from(tx.settled().unwrap());
+    persist.resolve(&tx.id());
+    let settled = settled.await.unwrap();
+    assert_eq!((get_str(&settled, "id"), get_str(&settled, "state")), (tx.id(), "completed".to_string()));
+    assert_eq!(tx.state().as_deref(), Some("completed"));
 }
 
 #[wasm_bindgen_test]

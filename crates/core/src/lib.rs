@@ -50,7 +50,7 @@ pub use engine::Engine;
 pub use error::{EngineError, MutationError, SyncError};
 pub use merge::{reapply, Merge};
 pub use mutate::{Mutation, MutationOp, TransactionInput};
-pub use field_name::FieldName;
+pub use field_name::{FieldName, Shape};
 pub use record::{key_of, Fields, Key, Record, RecordProblem};
 pub use retry::{RetryPolicy, SplitMix64};
 pub use session::{Session, SessionConfig, SyncState};

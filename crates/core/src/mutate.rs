@@ -18,7 +18,8 @@ use crate::transaction::{
 /// One mutation as the app asks for it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Mutation {
-    pub collection: String,
+    /// Shared: a driver's mutations of one collection name it without an allocation each.
+    pub collection: Arc<str>,
     pub op: MutationOp,
     #[serde(default)]
     pub metadata: Value,
@@ -167,8 +168,8 @@ impl Engine {
                 Some(c) if *self.collections[c as usize].name == *mutation.collection => c,
                 _ => *self
                     .collection_index
-                    .get(&mutation.collection)
-                    .ok_or(MutationError::UnknownCollection { collection: mutation.collection })?,
+                    .get(&*mutation.collection)
+                    .ok_or_else(|| MutationError::UnknownCollection { collection: mutation.collection.to_string() })?,
             };
             last_collection = Some(c);
             let collection = &self.collections[c as usize];

@@ -95,6 +95,17 @@ impl Fields {
         self.shape.iter().map(|n| &**n)
     }
 
+    /// The field names, shared with the records that have the same names in the same order
+    /// (compare with `Arc::ptr_eq` to tell a known shape).
+    pub fn shape(&self) -> &Shape {
+        &self.shape
+    }
+
+    /// The values, in the order of [`Fields::shape`].
+    pub fn values(&self) -> &[Value] {
+        &self.values
+    }
+
     /// The record's key: its `key_field` as a string (numbers in their JSON spelling).
     pub fn key(&self, key_field: &str) -> Result<Key, RecordProblem> {
         key_from(self.get(key_field), None)
