@@ -70,7 +70,8 @@ function record(shapes, key) {
   return o;
 }
 function refresh(at, textAt, textLen) {
-  if (bytes.buffer !== memory.buffer) { bytes = new Uint8Array(memory.buffer); view = new DataView(memory.buffer); }
+  // Growing wasm memory detaches its old buffer: a view of it is then empty.
+  if (bytes.length === 0) { bytes = new Uint8Array(memory.buffer); view = new DataView(memory.buffer); }
   text = textLen ? decoder.decode(bytes.subarray(textAt, textAt + textLen)) : '';
   p = at;
   t = 0;
@@ -286,8 +287,8 @@ impl ChangeObjects {
         read_record(&self.js_shapes, self.bytes.as_ptr(), key.unwrap_or(&undefined))
     }
 
-    /// `[{type, key, value}]`, no `value` for a delete; `record` reads a key's record.
-    /// `records` (key → value), if given, is updated with the same objects.
+    /// `[{type, key, value}]`, no `value` for a delete; `record` reads a loaded key's record (a listed
+    /// change carries its own). `records` (key → value), if given, is updated with the same objects.
     pub fn change_list<'a>(
         &mut self,
         changes: Changes,
@@ -320,8 +321,12 @@ impl ChangeObjects {
             let end = len.min(start + SLICE);
             self.reset(len >= MIN_BATCH);
             for i in start..end {
-                let (kind, key) = changes.at(i);
-                let value = record(key).filter(|_| kind != ChangeKind::Delete);
+                let (kind, key, listed) = changes.at(i);
+                // A listed change carries its record; a loaded key's is looked up.
+                let value = match changes {
+                    Changes::Listed(_) => listed,
+                    Changes::Loaded(_) => record(key),
+                };
                 let kind = match kind {
                     ChangeKind::Insert => 0,
                     ChangeKind::Update => 1,
@@ -356,10 +361,11 @@ impl Changes<'_> {
         }
     }
 
-    fn at(&self, i: usize) -> (ChangeKind, &Key) {
+    /// Change `i`: its kind, key and, if listed, record.
+    fn at(&self, i: usize) -> (ChangeKind, &Key, Option<&Record>) {
         match self {
-            Changes::Listed(list) => (list[i].kind, &list[i].key),
-            Changes::Loaded(keys) => (ChangeKind::Insert, &keys[i]),
+            Changes::Listed(list) => (list[i].kind, &list[i].key, list[i].record.as_ref()),
+            Changes::Loaded(keys) => (ChangeKind::Insert, &keys[i], None),
         }
     }
 }

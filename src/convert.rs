@@ -233,7 +233,7 @@ export function writeUpdate(key, changes, at, capacity) {
   if (text === undefined) return -1;
   const needed = 3 * (key.length + text.length);
   if (needed > capacity) return -needed;
-  if (bytes.buffer !== memory.buffer) bytes = new Uint8Array(memory.buffer);
+  if (bytes.length === 0) bytes = new Uint8Array(memory.buffer); // detached by memory growth
   const k = write(key, at, at + capacity);
   return k * 4294967296 + write(text, at + k, at + capacity);
 }

@@ -37,8 +37,11 @@ pub enum ChangeKind {
     Delete,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct KeyChange {
     pub key: Key,
     pub kind: ChangeKind,
+    /// The visible record after the change (`None` for a delete): what a driver shows,
+    /// without looking the key up again.
+    pub record: Option<Record>,
 }

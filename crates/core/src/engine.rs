@@ -49,21 +49,37 @@ pub(crate) struct Collection {
     pub local: bool,
     /// What the server has confirmed.
     pub synced: FxHashMap<Key, Record>,
-    /// What the app sees where it differs from `synced`: for each key with an overlay, the
-    /// synced record with the overlay applied, here or, when that leaves no record, in `hidden`.
-    /// Every other key shows its synced record, so the visible layer costs memory only for keys
-    /// with pending changes. (Two maps of types the engine has anyway rather than one map of
-    /// `Option`s: the wasm client carries one copy of each map type's code.)
-    pub optimistic: FxHashMap<Key, Record>,
-    pub hidden: FxHashSet<Key>,
     /// Number of visible records.
     pub visible_len: usize,
-    /// Per key, the mutations applied over `synced`, in creation order: those of unfinished
-    /// transactions, and of completed ones whose data the synced layer has not shown yet.
-    pub overlay: FxHashMap<Key, Overlay>,
+    /// Per key with pending changes: its mutations over `synced` and what the app sees. Every
+    /// other key shows its synced record, so the visible layer costs memory only for keys with
+    /// an overlay, and an update finds both in one entry.
+    pub overlay: FxHashMap<Key, Overlaid>,
     /// Sync changes to keys locked by an ordered transaction, applied when the lock is released.
     /// Only the latest matters: sync changes carry whole records.
     pub held: FxHashMap<Key, HeldChange>,
+}
+
+/// A key's overlay and the record it shows.
+#[derive(Default)]
+pub(crate) struct Overlaid {
+    /// The mutations applied over `synced`, in creation order: those of unfinished
+    /// transactions, and of completed ones whose data the synced layer has not shown yet.
+    /// Emptied during an input, the entry stays (showing what it showed, as the "before" of the
+    /// change notice) until the input's end drops it.
+    pub entries: Overlay,
+    pub shown: Shown,
+}
+
+/// What a key with an overlay shows.
+#[derive(Default)]
+pub(crate) enum Shown {
+    /// Its synced record: the overlay was added in this input and not applied yet.
+    #[default]
+    Synced,
+    Record(Record),
+    /// No record (the overlay deletes it, or inserts nothing over a missing one).
+    Nothing,
 }
 
 impl Collection {
@@ -74,45 +90,43 @@ impl Collection {
 
     /// The key as the collection holds it (to share its allocation), with its visible record.
     pub fn visible_entry(&self, key: &str) -> Option<(&Key, Option<&Record>)> {
-        if let Some((known, record)) = self.optimistic.get_key_value(key) {
-            return Some((known, Some(record)));
-        }
-        if let Some(known) = self.hidden.get(key) {
-            return Some((known, None));
+        if let Some((known, overlaid)) = self.overlay.get_key_value(key) {
+            match &overlaid.shown {
+                Shown::Record(record) => return Some((known, Some(record))),
+                Shown::Nothing => return Some((known, None)),
+                Shown::Synced => {}
+            }
         }
         self.synced.get_key_value(key).map(|(known, record)| (known, Some(record)))
     }
 
     /// Every visible record, in no particular order: the synced ones without an overlay,
-    /// then the optimistic ones.
+    /// then the overlaid ones.
     pub fn visible_records(&self) -> impl Iterator<Item = (&Key, &Record)> {
-        let shown = |key: &Key| !self.optimistic.contains_key(key) && !self.hidden.contains(key);
-        self.synced.iter().filter(move |(key, _)| shown(key)).chain(self.optimistic.iter())
+        let shown = |key: &Key| self.overlay.get(key).is_none_or(|o| matches!(o.shown, Shown::Synced));
+        let overlaid = self.overlay.iter().filter_map(|(key, o)| match &o.shown {
+            Shown::Record(record) => Some((key, record)),
+            _ => None,
+        });
+        self.synced.iter().filter(move |(key, _)| shown(key)).chain(overlaid)
     }
 
-    /// Sets the visible record of a key after its overlay changed.
+    /// Sets the visible record of a key after its overlay changed; a key left without an
+    /// overlay shows its synced record again.
     fn show(&mut self, key: Key, visible: Option<Record>, has_overlay: bool) {
-        match (has_overlay, visible) {
-            (true, Some(record)) => {
-                if !self.hidden.is_empty() {
-                    self.hidden.remove(&key);
-                }
-                self.optimistic.insert(key, record);
+        if !has_overlay {
+            if !self.overlay.is_empty() {
+                self.overlay.remove(&key);
             }
-            (true, None) => {
-                if !self.optimistic.is_empty() {
-                    self.optimistic.remove(&key);
-                }
-                self.hidden.insert(key);
-            }
-            (false, _) => {
-                if !self.optimistic.is_empty() {
-                    self.optimistic.remove(&key);
-                }
-                if !self.hidden.is_empty() {
-                    self.hidden.remove(&key);
-                }
-            }
+            return;
+        }
+        let shown = match visible {
+            Some(record) => Shown::Record(record),
+            None => Shown::Nothing,
+        };
+        match self.overlay.get_mut(&key) {
+            Some(overlaid) => overlaid.shown = shown,
+            None => unreachable!("a key with an overlay has an entry"),
         }
     }
 }
@@ -271,8 +285,6 @@ impl Engine {
             merge: config.merge,
             local: config.local,
             synced: FxHashMap::default(),
-            optimistic: FxHashMap::default(),
-            hidden: FxHashSet::default(),
             visible_len: 0,
             overlay: FxHashMap::default(),
             held: FxHashMap::default(),
@@ -490,6 +502,7 @@ impl Engine {
                 (Some(old), Some(new)) if Arc::ptr_eq(old, new) || old == new => None,
                 (Some(_), Some(_)) => Some(ChangeKind::Update),
             };
+            let record = kind.and_then(|_| next.clone());
             // Keys with an overlay keep their visible record; the others show the synced one.
             collection.show(key.clone(), next, has_overlay);
             let Some(kind) = kind else { continue };
@@ -498,7 +511,7 @@ impl Engine {
                 ChangeKind::Delete => collection.visible_len -= 1,
                 ChangeKind::Update => {}
             }
-            let change = KeyChange { key, kind };
+            let change = KeyChange { key, kind, record };
             match changes.iter_mut().find(|(collection, _)| *collection == c) {
                 Some((_, list)) => list.push(change),
                 None => {

@@ -302,7 +302,7 @@ impl Engine {
             let mut folded = false;
             loop {
                 let collection = &self.collections[c as usize];
-                let Some(first) = collection.overlay.get(&key).and_then(|entries| entries.first().copied()) else {
+                let Some(first) = collection.overlay.get(&key).and_then(|o| o.entries.first().copied()) else {
                     break;
                 };
                 let slot = &self.txs[&first.tx];
@@ -320,11 +320,8 @@ impl Engine {
                     Some(record) => collection.synced.insert(key.clone(), record),
                     None => collection.synced.remove(&key),
                 };
-                let entries = collection.overlay.get_mut(&key).expect("just read");
-                entries.remove(0);
-                if entries.is_empty() {
-                    collection.overlay.remove(&key);
-                }
+                // An emptied entry goes at the end of the input (the key is marked).
+                collection.overlay.get_mut(&key).expect("just read").entries.remove(0);
                 let internal = &mut self.txs.get_mut(&first.tx).expect("overlay names live transactions").internal;
                 internal.overlay_entries -= 1;
                 if internal.overlay_entries == 0 {
@@ -362,12 +359,10 @@ impl Engine {
         }
         slot.internal.overlay_entries = 0;
         for (c, key) in self.keys_of(seq) {
-            let overlay = &mut self.collections[c as usize].overlay;
-            if let Some(entries) = overlay.get_mut(&key) {
-                entries.retain(|r| r.tx != seq);
-                if entries.is_empty() {
-                    overlay.remove(&key);
-                }
+            // An emptied entry shows what it showed until the end of the input drops it: the
+            // "before" marking takes.
+            if let Some(overlaid) = self.collections[c as usize].overlay.get_mut(&key) {
+                overlaid.entries.retain(|r| r.tx != seq);
             }
             self.mark_dirty(c, &key);
         }

@@ -294,7 +294,7 @@ impl Engine {
                 _ => self.collection_index[&*m.collection],
             };
             last_collection = Some((&m.collection, c));
-            let entries = self.collections[c as usize].overlay.entry(m.key.clone()).or_default();
+            let entries = &mut self.collections[c as usize].overlay.entry(m.key.clone()).or_default().entries;
             // The overlay lists a key's mutations in order: this transaction's last one there
             // means it touched the key before (marked, and one of its objects, already).
             let touched = entries.last().is_some_and(|r| r.tx == seq);

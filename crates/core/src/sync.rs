@@ -267,10 +267,11 @@ impl Engine {
             Some(record) => collection.synced.insert(key.clone(), record),
             None => collection.synced.remove(&key),
         };
-        if let Some(entries) = collection.overlay.get_mut(&key) {
+        // An emptied entry goes at the end of the input (the key is marked).
+        if let Some(overlaid) = collection.overlay.get_mut(&key) {
             let txs = &mut self.txs;
             let finished = &mut self.finished;
-            entries.retain(|r| {
+            overlaid.entries.retain(|r| {
                 let slot = txs.get_mut(&r.tx).expect("overlay names live transactions");
                 let observed = slot.tx.state == TransactionState::Completed && slot.internal.observe_from <= arrival;
                 if observed {
@@ -281,9 +282,6 @@ impl Engine {
                 }
                 !observed
             });
-            if entries.is_empty() {
-                collection.overlay.remove(&key);
-            }
         }
     }
 }

@@ -11,10 +11,10 @@ impl Engine {
     pub(crate) fn compute_visible(&self, c: u32, key: &Key) -> (Option<Record>, bool) {
         let collection = &self.collections[c as usize];
         let synced = collection.synced.get(key);
-        let Some(entries) = collection.overlay.get(key).filter(|e| !e.is_empty()) else {
+        let Some(overlaid) = collection.overlay.get(key).filter(|o| !o.entries.is_empty()) else {
             return (synced.cloned(), false);
         };
-        (self.overlaid(c, synced, entries), true)
+        (self.overlaid(c, synced, &overlaid.entries), true)
     }
 
     fn overlaid(&self, c: u32, synced: Option<&Record>, entries: &[crate::engine::MutationRef]) -> Option<Record> {

@@ -627,6 +627,8 @@ impl World {
     }
 
     fn drain(&mut self) -> Result<(), String> {
+        // The record each key's last change carried: what the engine shows once drained.
+        let mut reported: BTreeMap<String, Option<Value>> = BTreeMap::new();
         while let Some(effect) = self.engine.poll_effect() {
             match effect {
                 Effect::Persist {
@@ -674,8 +676,17 @@ impl World {
                     changes,
                 } => {
                     assert_eq!(&*collection, COL);
-                    self.step_changes
-                        .extend(changes.into_iter().map(|c| (c.key.to_string(), c.kind)));
+                    for c in changes {
+                        ensure!(
+                            c.record.is_none() == (c.kind == ChangeKind::Delete),
+                            "{:?} of {} carries {:?}",
+                            c.kind,
+                            c.key,
+                            c.record
+                        );
+                        reported.insert(c.key.to_string(), c.record.map(|r| r.to_value()));
+                        self.step_changes.push((c.key.to_string(), c.kind));
+                    }
                 }
                 Effect::Loaded { collection, keys } => {
                     assert_eq!(&*collection, COL);
@@ -686,6 +697,10 @@ impl World {
                     ensure!(false, "LocalSynced for {collection}, which has a sync layer");
                 }
             }
+        }
+        for (key, record) in reported {
+            let visible = self.engine.get(COL, &key).map(|r| r.to_value());
+            ensure!(record == visible, "the change of {key} carried {record:?}, the engine shows {visible:?}");
         }
         Ok(())
     }

@@ -72,7 +72,11 @@ impl Harness {
                     self.local_synced.push((collection.to_string(), key.to_string(), record.map(|r| r.to_value())))
                 }
                 Effect::Loaded { collection, keys } => {
-                    let inserts = keys.into_iter().map(|key| KeyChange { key, kind: ChangeKind::Insert }).collect();
+                    let record = |key: &str| self.engine.get(&collection, key).cloned();
+                    let inserts = keys
+                        .into_iter()
+                        .map(|key| KeyChange { record: record(&key), key, kind: ChangeKind::Insert })
+                        .collect();
                     self.data_changes.push((collection.to_string(), inserts))
                 }
             }
