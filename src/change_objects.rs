@@ -13,6 +13,7 @@ use js_sys::{Array, Map};
 use serde_json::Value;
 use tandem_core::{ChangeKind, Key, KeyChange, Record, Shape};
 use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 
 #[wasm_bindgen(inline_js = "
 let memory, bytes = new Uint8Array(0), view = new DataView(bytes.buffer);
@@ -76,8 +77,9 @@ function refresh(at, textAt, textLen) {
   p = at;
   t = 0;
 }
-export function readChanges(shapes, at, textAt, textLen, count, list, offset, records) {
+export function readChanges(shapes, at, textAt, textLen, count, list, offset, records, length) {
   refresh(at, textAt, textLen);
+  if (list === undefined && length > 0) list = new Array(length);
   for (let i = 0; i < count; i++) {
     const kind = bytes[p++];
     const key = value();
@@ -86,6 +88,7 @@ export function readChanges(shapes, at, textAt, textLen, count, list, offset, re
     if (list) list[offset + i] = v === undefined ? { type: kinds[kind & 3], key } : { type: kinds[kind & 3], key, value: v };
   }
   text = '';
+  return list;
 }
 export function readRecord(shapes, at, key) {
   refresh(at, 0, 0);
@@ -100,8 +103,9 @@ extern "C" {
     #[wasm_bindgen(js_name = addShape)]
     fn add_shape(shapes: &Array, id: u32, names: &str);
     /// Reads `count` changes from the stream at `at` (the batched strings are the UTF-8 text at
-    /// `text_at`): each is put at `list[offset + i]` if there is a list, and set in (or, with no
-    /// value, deleted from) `records` if there is a map.
+    /// `text_at`): each is put at `list[offset + i]` if there is a list (made `length` long
+    /// if `list` is `undefined` and `length` is not 0), and set in (or, with no value, deleted
+    /// from) `records` if there is a map. Returns the list.
     #[allow(clippy::too_many_arguments)]
     #[wasm_bindgen(js_name = readChanges)]
     fn read_changes(
@@ -113,7 +117,8 @@ extern "C" {
         list: &JsValue,
         offset: usize,
         records: &JsValue,
-    );
+        length: usize,
+    ) -> JsValue;
     /// One record from the stream at `at`; its key field's string is `key`, or, if that is
     /// `undefined`, the string the stream starts with.
     #[wasm_bindgen(js_name = readRecord)]
@@ -295,15 +300,13 @@ impl ChangeObjects {
         record: &dyn Fn(&str) -> Option<&'a Record>,
         records: Option<&Map>,
     ) -> Array {
-        let list = Array::new_with_length(changes.len() as u32);
-        self.convert(changes, record, records, Some(&list));
-        list
+        self.convert(changes, record, records, true).unchecked_into()
     }
 
     /// `records` (key → value) filled with the records of `keys`, converted as change lists
     /// are rather than one JSON text and `JSON.parse` per record.
     pub fn fill_records<'a>(&mut self, keys: &[Key], record: &dyn Fn(&str) -> Option<&'a Record>, records: &Map) {
-        self.convert(Changes::Loaded(keys), record, Some(records), None);
+        self.convert(Changes::Loaded(keys), record, Some(records), false);
     }
 
     fn convert<'a>(
@@ -311,12 +314,13 @@ impl ChangeObjects {
         changes: Changes,
         record: &dyn Fn(&str) -> Option<&'a Record>,
         records: Option<&Map>,
-        list: Option<&Array>,
-    ) {
+        listed: bool,
+    ) -> JsValue {
         let len = changes.len();
         let undefined = JsValue::UNDEFINED;
         let records = records.map_or(&undefined, |map| map.as_ref());
-        let list = list.map_or(&undefined, |list| list.as_ref());
+        // Made by the first read, in the same call.
+        let mut list = JsValue::UNDEFINED;
         for start in (0..len).step_by(SLICE) {
             let end = len.min(start + SLICE);
             self.reset(len >= MIN_BATCH);
@@ -338,18 +342,24 @@ impl ChangeObjects {
                     self.record(value, key);
                 }
             }
-            read_changes(
+            list = read_changes(
                 &self.js_shapes,
                 self.bytes.as_ptr(),
                 self.text.as_ptr(),
                 self.text.len(),
                 end - start,
-                list,
+                &list,
                 start,
                 records,
+                if listed { len } else { 0 },
             );
         }
         self.reset(false);
+        // No changes: no read made the list.
+        if listed && list.is_undefined() {
+            list = Array::new().into();
+        }
+        list
     }
 }
 

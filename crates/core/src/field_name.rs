@@ -47,14 +47,14 @@ impl Interner {
         Interner { names: FxHashMap::with_hasher(FxBuildHasher), max_len, max_names, shapes: Vec::new(), next: 0 }
     }
 
-    pub(crate) fn shape(&mut self, names: Vec<FieldName>) -> Shape {
+    pub(crate) fn shape(&mut self, names: &[FieldName]) -> Shape {
         let same = |shape: &&Shape| {
-            shape.len() == names.len() && shape.iter().zip(&names).all(|(a, b)| same_name(a, b))
+            shape.len() == names.len() && shape.iter().zip(names).all(|(a, b)| same_name(a, b))
         };
         if let Some(shape) = self.shapes.iter().find(same) {
             return shape.clone();
         }
-        let shape = Shape::new(names.into_boxed_slice());
+        let shape = Shape::new(names.into());
         if self.shapes.len() < RECENT_SHAPES {
             self.shapes.push(shape.clone());
         } else {
@@ -121,16 +121,16 @@ impl Names<'_> {
     }
 
     /// The shape of these names, in this order (shared with earlier records' when it can be).
-    pub(crate) fn shape(&mut self, names: Vec<FieldName>) -> Shape {
+    pub(crate) fn shape(&mut self, names: &[FieldName]) -> Shape {
         match &mut self.0 {
             Some(interner) => interner.shape(names),
-            None => Shape::new(names.into_boxed_slice()),
+            None => Shape::new(names.into()),
         }
     }
 }
 
-/// The shape of these names, in this order.
-pub(crate) fn shape(names: Vec<FieldName>) -> Shape {
+/// The shape of these names, in this order (allocated only if no recent one has them).
+pub(crate) fn shape(names: &[FieldName]) -> Shape {
     with_names(|interner| interner.shape(names))
 }
 
@@ -157,15 +157,15 @@ mod tests {
         let mut interner = Interner::new(8, 100);
         let names = |interner: &mut Interner, list: &[&str]| list.iter().map(|n| interner.intern(n)).collect::<Vec<_>>();
         let first = names(&mut interner, &["id", "n"]);
-        let shape = interner.shape(first);
+        let shape = interner.shape(&first);
         let again = names(&mut interner, &["id", "n"]);
-        assert!(Arc::ptr_eq(&shape, &interner.shape(again)));
+        assert!(Arc::ptr_eq(&shape, &interner.shape(&again)));
         for i in 0..RECENT_SHAPES {
             let other = names(&mut interner, &["id", &format!("f{i}")]);
-            interner.shape(other);
+            interner.shape(&other);
         }
         let after = names(&mut interner, &["id", "n"]);
-        let fresh = interner.shape(after);
+        let fresh = interner.shape(&after);
         assert!(!Arc::ptr_eq(&shape, &fresh), "forgotten after {RECENT_SHAPES} others");
         assert_eq!(**shape, **fresh);
     }

@@ -39,7 +39,7 @@ impl Fields {
 
     /// Fields from names (each once) and their values, in order.
     pub(crate) fn from_parts(names: Vec<FieldName>, values: Vec<Value>) -> Self {
-        Fields { shape: shape(names), values: values.into_boxed_slice() }
+        Fields { shape: shape(&names), values: values.into_boxed_slice() }
     }
 
     pub fn len(&self) -> usize {

@@ -16,7 +16,7 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
-use crate::field_name::{field_name, same_name, FieldName, Shape};
+use crate::field_name::{field_name, same_name, shape, FieldName, Shape};
 use crate::record::Fields;
 
 impl Serialize for Fields {
@@ -106,13 +106,15 @@ impl<'de> Visitor<'de> for ParsedVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Parsed, A::Error> {
         let hint = self.hint.as_deref().map(|names| &names[..]).unwrap_or_default();
-        let (mut names, mut values) = (Vec::with_capacity(hint.len()), Vec::with_capacity(hint.len()));
+        // On the stack for the few fields of most objects: the record then costs one
+        // allocation, its values (and its names only if no recent shape has them).
+        let (mut names, mut values) = (Names::new(), Values::new());
         let mut seen = None;
         while let Some(name) = access.next_key_seed(NameSeed { expected: hint.get(names.len()) })? {
             let value = access.next_value()?;
             push_last_wins(&mut names, &mut values, &mut seen, name, value);
         }
-        Ok(Parsed::Object(Fields::from_parts(names, values)))
+        Ok(Parsed::Object(Fields { shape: shape(&names), values: values.into_iter().collect() }))
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<Parsed, A::Error> {
@@ -144,9 +146,13 @@ impl<'de> Visitor<'de> for ParsedVisitor {
 /// Adds a parsed field; a repeated name replaces the earlier value in its place. Big objects
 /// index their names (values unused: the engine's transaction index has this map type, so
 /// the wasm client holds one copy of its code), so parsing them does not go quadratic.
+/// A parsed object's names and values before they become a record.
+type Names = smallvec::SmallVec<[FieldName; 8]>;
+type Values = smallvec::SmallVec<[Value; 8]>;
+
 fn push_last_wins(
-    names: &mut Vec<FieldName>,
-    values: &mut Vec<Value>,
+    names: &mut Names,
+    values: &mut Values,
     seen: &mut Option<FxHashMap<FieldName, u64>>,
     name: FieldName,
     value: Value,
