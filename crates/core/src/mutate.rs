@@ -269,8 +269,10 @@ impl Engine {
             Admission::Validated => None,
             Admission::Restored { retry_at } => retry_at,
         };
+        // Boxed once, where the table keeps it, rather than moved there at the end.
+        let mut slot = Box::new(TxSlot { tx, internal: TxInternal::default() });
+        let TxSlot { tx, internal } = &mut *slot;
         let ordered = tx.strategy.is_ordered();
-        let mut internal = TxInternal::default();
         let n = tx.mutations.len();
         // Nothing marked yet in this input: a key this transaction has not touched before is
         // not marked either (no duplicate check, so no set of the batch's keys).
@@ -345,7 +347,7 @@ impl Engine {
             Admission::Restored { .. } => self.tx_ids.insert(tx.id.clone(), seq),
         }
         let blockers: Vec<u64> = internal.waiting_on.iter().copied().collect();
-        self.txs.insert(seq, TxSlot { tx, internal });
+        self.txs.insert(seq, slot);
         for blocker in &blockers {
             self.txs.get_mut(blocker).expect("blocker exists").internal.dependents.push(seq);
         }

@@ -82,7 +82,7 @@ impl Engine {
 
     fn insert_finished(&mut self, seq: u64, tx: Transaction) {
         self.tx_ids.insert(tx.id.clone(), seq);
-        self.txs.insert(seq, TxSlot { tx, internal: TxInternal::default() });
+        self.txs.insert(seq, Box::new(TxSlot { tx, internal: TxInternal::default() }));
         self.finished.push_back(seq);
     }
 }

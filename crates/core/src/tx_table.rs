@@ -19,14 +19,14 @@ pub(crate) struct TxTable {
 
 impl TxTable {
     /// Inserts the transaction with the next sequence number (greater than every one before).
-    pub fn insert(&mut self, seq: u64, slot: TxSlot) {
+    pub fn insert(&mut self, seq: u64, slot: Box<TxSlot>) {
         if self.slots.is_empty() {
             self.first = seq;
         }
         let index = (seq - self.first) as usize;
         assert!(index >= self.slots.len(), "transactions are inserted in sequence order");
         self.slots.resize_with(index, || None);
-        self.slots.push_back(Some(Box::new(slot)));
+        self.slots.push_back(Some(slot));
     }
 
     pub fn remove(&mut self, seq: &u64) -> Option<TxSlot> {
@@ -69,7 +69,7 @@ mod tests {
     use crate::engine::TxInternal;
     use crate::transaction::{Strategy, Transaction, TransactionState};
 
-    fn slot(id: &str) -> TxSlot {
+    fn slot(id: &str) -> Box<TxSlot> {
         let tx = Transaction {
             id: id.into(),
             client: "c".into(),
@@ -86,7 +86,7 @@ mod tests {
             error: None,
             metadata: serde_json::Value::Null,
         };
-        TxSlot { tx, internal: TxInternal::default() }
+        Box::new(TxSlot { tx, internal: TxInternal::default() })
     }
 
     fn ids(table: &TxTable) -> Vec<&str> {
