@@ -64,7 +64,7 @@ impl TandemClient {
     ) -> Result<Collection, JsValue> {
         let options = convert::collection_options(&options)?;
         let name = options.id.clone();
-        self.driver.add_collection(CollectionSetup {
+        let shared_name = self.driver.add_collection(CollectionSetup {
             name: name.clone(),
             key_field: options.key_field,
             strategy: options.strategy,
@@ -79,7 +79,7 @@ impl TandemClient {
         if let Some(close) = options.sync_close {
             self.driver.sync_closers.borrow_mut().push(close);
         }
-        Ok(Collection::new(self.driver.clone(), &name))
+        Ok(Collection::new(self.driver.clone(), shared_name))
     }
 
     /// One all-or-nothing transaction across collections. Its persist (and awaitSync) are

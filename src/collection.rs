@@ -20,8 +20,9 @@ pub struct Collection {
 }
 
 impl Collection {
-    pub(crate) fn new(driver: Rc<Driver>, name: &str) -> Self {
-        Collection { driver, name: Arc::from(name) }
+    /// `name`: the engine's own, so lookups by it compare addresses.
+    pub(crate) fn new(driver: Rc<Driver>, name: Arc<str>) -> Self {
+        Collection { driver, name }
     }
 
     /// One transaction of `ops` on this collection, with the collection's strategy unless the

@@ -141,13 +141,18 @@ impl<K, V> Default for Small<K, V> {
     }
 }
 
+/// Whether `k` is `key`: by address first (collections are named by one shared `Arc`).
+fn same_key(k: &str, key: &str) -> bool {
+    std::ptr::eq(k, key) || k == key
+}
+
 impl<K: std::borrow::Borrow<str>, V> Small<K, V> {
     pub fn get(&self, key: &str) -> Option<&V> {
-        self.0.iter().find(|(k, _)| k.borrow() == key).map(|(_, v)| v)
+        self.0.iter().find(|(k, _)| same_key(k.borrow(), key)).map(|(_, v)| v)
     }
 
     pub fn get_mut(&mut self, key: &str) -> Option<&mut V> {
-        self.0.iter_mut().find(|(k, _)| k.borrow() == key).map(|(_, v)| v)
+        self.0.iter_mut().find(|(k, _)| same_key(k.borrow(), key)).map(|(_, v)| v)
     }
 
     pub fn remove(&mut self, key: &str) -> Option<V> {
@@ -354,10 +359,12 @@ impl Driver {
 
     // ---- inputs ----
 
-    pub fn add_collection(self: &Rc<Self>, setup: CollectionSetup) -> Result<(), Error> {
+    /// Creates a collection; returns its name as the engine holds it, which finds it without
+    /// comparing text (`Small::get`, `Engine::index_of`).
+    pub fn add_collection(self: &Rc<Self>, setup: CollectionSetup) -> Result<Arc<str>, Error> {
         self.check_open()?;
         let CollectionSetup { name, key_field, strategy, persist, await_sync, merge, local } = setup;
-        {
+        let shared_name = {
             let mut engine = self.engine_mut()?;
             if engine.has_collection(&name) {
                 return Err(tandem_core::EngineError::DuplicateCollection { collection: name }.into());
@@ -382,10 +389,11 @@ impl Driver {
                     self.callback_errors.borrow_mut().push(e.into());
                 }
             }
-        }
+            engine.collection_name(&name).expect("just created")
+        };
         let position = self.parked.borrow_mut().positions.remove(&name);
         self.collections.borrow_mut().insert(
-            Arc::from(name.as_str()),
+            shared_name.clone(),
             CollectionState {
                 key_field: Arc::from(key_field),
                 strategy,
@@ -399,7 +407,7 @@ impl Driver {
         );
         self.restore_parked();
         self.drain();
-        Ok(())
+        Ok(shared_name)
     }
 
     /// Applies a transaction optimistically and schedules its persist.

@@ -349,14 +349,12 @@ impl Engine {
     }
 
     pub fn has_collection(&self, collection: &str) -> bool {
-        self.collection_index.contains_key(collection)
+        self.index_of(collection).is_some()
     }
 
     /// Whether an ordered transaction holds `key` (its sync updates are being held).
     pub fn is_locked(&self, collection: &str, key: &str) -> bool {
-        self.collection_index
-            .get(collection)
-            .is_some_and(|&c| self.is_locked_object(&(c, Key::from(key))))
+        self.index_of(collection).is_some_and(|c| self.is_locked_object(&(c, Key::from(key))))
     }
 
     pub(crate) fn is_locked_object(&self, object: &ObjRef) -> bool {
@@ -380,7 +378,24 @@ impl Engine {
     // ---- shared internals ----
 
     pub(crate) fn collection(&self, name: &str) -> Option<&Collection> {
-        self.collection_index.get(name).map(|&i| &self.collections[i as usize])
+        self.index_of(name).map(|i| &self.collections[i as usize])
+    }
+
+    /// The index of collection `name`. An app has a few: compared in turn (by address first: a
+    /// driver may name them with [`Engine::collection_name`]), hashed only beyond that.
+    pub(crate) fn index_of(&self, name: &str) -> Option<u32> {
+        const SCANNED: usize = 8;
+        if self.collections.len() <= SCANNED {
+            let same = |c: &Collection| std::ptr::eq(&*c.name, name) || *c.name == *name;
+            return self.collections.iter().position(same).map(|i| i as u32);
+        }
+        self.collection_index.get(name).copied()
+    }
+
+    /// The engine's own copy of a collection's name: naming the collection with it (in a
+    /// mutation, say) finds it without comparing text.
+    pub fn collection_name(&self, name: &str) -> Option<Arc<str>> {
+        self.collection(name).map(|c| c.name.clone())
     }
 
     /// Notes that the visible record of `key` may change: call it before changing its synced

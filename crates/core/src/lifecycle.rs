@@ -344,7 +344,7 @@ impl Engine {
             // Batches name one collection: looked up once.
             let c = match last {
                 Some((name, c)) if Arc::ptr_eq(name, &m.collection) => c,
-                _ => self.collection_index[&*m.collection],
+                _ => self.index_of(&m.collection).expect("admitted mutations name known collections"),
             };
             last = Some((&m.collection, c));
             keys.push((c, m.key.clone()));

@@ -166,9 +166,8 @@ impl Engine {
             // Batches name one collection: compared with the last one's name, not hashed.
             let c = match last_collection {
                 Some(c) if *self.collections[c as usize].name == *mutation.collection => c,
-                _ => *self
-                    .collection_index
-                    .get(&*mutation.collection)
+                _ => self
+                    .index_of(&mutation.collection)
                     .ok_or_else(|| MutationError::UnknownCollection { collection: mutation.collection.to_string() })?,
             };
             last_collection = Some(c);
@@ -285,7 +284,7 @@ impl Engine {
                 internal.objects.reserve(n);
             }
             // Batches almost always touch one collection: size the first one's overlay.
-            let first = self.collection_index[&*tx.mutations[0].collection] as usize;
+            let first = self.index_of(&tx.mutations[0].collection).expect("validated") as usize;
             self.collections[first].overlay.reserve(n);
         }
         let mut last_collection: Option<(&Arc<str>, u32)> = None;
@@ -293,7 +292,7 @@ impl Engine {
             // Batches name one collection: looked up once.
             let c = match last_collection {
                 Some((name, c)) if Arc::ptr_eq(name, &m.collection) => c,
-                _ => self.collection_index[&*m.collection],
+                _ => self.index_of(&m.collection).expect("validated"),
             };
             last_collection = Some((&m.collection, c));
             let entries = &mut self.collections[c as usize].overlay.entry(m.key.clone()).or_default().entries;

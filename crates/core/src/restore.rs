@@ -20,7 +20,7 @@ impl Engine {
     /// outbox twice runs nothing twice. Refused as a whole if one names an unknown collection.
     pub fn restore(&mut self, now: u64, records: Vec<Transaction>) -> Result<(), EngineError> {
         for tx in &records {
-            if let Some(m) = tx.mutations.iter().find(|m| !self.collection_index.contains_key(&*m.collection)) {
+            if let Some(m) = tx.mutations.iter().find(|m| self.index_of(&m.collection).is_none()) {
                 return Err(EngineError::RestoreUnknownCollection {
                     id: tx.id.to_string(),
                     collection: m.collection.to_string(),

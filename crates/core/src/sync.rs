@@ -125,9 +125,8 @@ mod sealed {
 impl Engine {
     /// Applies a batch from the sync step. Refused as a whole if any record is malformed.
     pub fn sync_received<R: UpsertRecord>(&mut self, now: u64, batch: SyncBatch<R>) -> Result<(), SyncError> {
-        let c = *self
-            .collection_index
-            .get(&batch.collection)
+        let c = self
+            .index_of(&batch.collection)
             .ok_or_else(|| SyncError::UnknownCollection { collection: batch.collection.clone() })?;
         let collection = &self.collections[c as usize];
         let empty = collection.synced.is_empty() && collection.held.is_empty() && collection.overlay.is_empty();
