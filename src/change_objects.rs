@@ -21,7 +21,7 @@ let p = 0, text = '', t = 0;
 const decoder = new TextDecoder();
 const kinds = ['insert', 'update', 'delete'];
 export function useMemory(m) { memory = m; }
-export function addShape(shapes, id, names) { shapes[id] = JSON.parse(names); }
+export function addShapeName(shapes, id, name) { (shapes[id] ??= []).push(name); }
 function u32() { const n = view.getUint32(p, true); p += 4; return n; }
 const f = String.fromCharCode;
 function upTo8(b, i, len) {
@@ -64,7 +64,7 @@ function put(o, k, v) {
 }
 function record(shapes, key) {
   const id = u32();
-  let names = shapes[id];
+  let names = shapes[id] ?? [];
   if (id === 0) { names = []; for (let n = u32(); n > 0; n--) names.push(value()); }
   const o = {};
   for (let i = 0; i < names.length; i++) put(o, names[i], value(key));
@@ -99,9 +99,9 @@ extern "C" {
     /// Gives the helpers wasm memory.
     #[wasm_bindgen(js_name = useMemory)]
     fn use_memory(memory: &JsValue);
-    /// `shapes[id]` = the names of a shape, given as a JSON array.
-    #[wasm_bindgen(js_name = addShape)]
-    fn add_shape(shapes: &Array, id: u32, names: &str);
+    /// Appends a name to shape `id`'s names.
+    #[wasm_bindgen(js_name = addShapeName)]
+    fn add_shape_name(shapes: &Array, id: u32, name: &str);
     /// Reads `count` changes from the stream at `at` (the batched strings are the UTF-8 text at
     /// `text_at`): each is put at `list[offset + i]` if there is a list (made `length` long
     /// if `list` is `undefined` and `length` is not 0), and set in (or, with no value, deleted
@@ -248,8 +248,9 @@ impl ChangeObjects {
             Some(index) => index + 1,
             None if self.shapes.len() < MAX_SHAPES => {
                 self.shapes.push(shape.clone());
-                let names: Vec<&str> = shape.iter().map(|name| &**name).collect();
-                add_shape(&self.js_shapes, self.shapes.len() as u32, &tandem_core::protocol::json_text(&names));
+                for name in shape.iter() {
+                    add_shape_name(&self.js_shapes, self.shapes.len() as u32, name);
+                }
                 self.shapes.len()
             }
             None => 0,

@@ -73,7 +73,7 @@ impl Collection {
         #[wasm_bindgen(unchecked_param_type = "Record<string, unknown>")] changes: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "MutationOptions")] options: JsValue,
     ) -> Result<TransactionHandle, JsValue> {
-        let (key, changes) = convert::update_from_js(&key, &changes)?;
+        let (key, changes) = crate::update_input::update_from_js(&key, &changes)?;
         let op = MutationOp::Update { key, changes };
         Ok(self.transact([op], &options)?)
     }

@@ -132,7 +132,7 @@ fn string_from_js(text: &js_sys::JsString) -> String {
     }
 }
 
-fn not_json(e: serde_json::Error) -> Error {
+pub(crate) fn not_json(e: serde_json::Error) -> Error {
     Error::invalid(format!("not JSON data: {}", tandem_core::protocol::json_error(&e)))
 }
 
@@ -212,88 +212,6 @@ pub fn key_from_js(value: &JsValue) -> Result<String, Error> {
         }
     }
     Err(Error::invalid("a key must be a string or a number"))
-}
-
-#[wasm_bindgen(inline_js = "
-let memory, bytes = new Uint8Array(0);
-const encoder = new TextEncoder();
-export function useMemory(m) { memory = m; }
-function write(s, at, end) {
-  if (s.length > 256 || at + s.length > end) return encoder.encodeInto(s, bytes.subarray(at, end)).written;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c > 127) return encoder.encodeInto(s, bytes.subarray(at, end)).written;
-    bytes[at + i] = c;
-  }
-  return s.length;
-}
-export function writeUpdate(key, changes, at, capacity) {
-  if (typeof key !== 'string' || key.length > 65536) return -1;
-  const text = JSON.stringify(changes);
-  if (text === undefined) return -1;
-  const needed = 3 * (key.length + text.length);
-  if (needed > capacity) return -needed;
-  if (bytes.length === 0) bytes = new Uint8Array(memory.buffer); // detached by memory growth
-  const k = write(key, at, at + capacity);
-  return k * 4294967296 + write(text, at + k, at + capacity);
-}
-")]
-extern "C" {
-    #[wasm_bindgen(js_name = useMemory)]
-    fn use_update_memory(memory: &JsValue);
-    /// Writes a string `key` and `JSON.stringify(changes)` as UTF-8 at `at` (room for
-    /// `capacity` bytes): their lengths as `key * 2^32 + changes`; -1 if the key is not a
-    /// string or `changes` has no JSON text; `-n` if it needs `n` bytes of room. Throws what
-    /// `JSON.stringify` throws.
-    #[wasm_bindgen(js_name = writeUpdate, catch)]
-    fn write_update(key: &JsValue, changes: &JsValue, at: *mut u8, capacity: usize) -> Result<f64, JsValue>;
-}
-
-thread_local! {
-    /// Where `update_from_js` has its arguments' text written (kept: one update after another).
-    static UPDATE_TEXT: std::cell::RefCell<Vec<u8>> = {
-        use_update_memory(&wasm_bindgen::memory());
-        std::cell::RefCell::new(Vec::with_capacity(1024))
-    };
-}
-
-/// An update's key and changes: a string key and the changes' JSON text crossing in one call
-/// rather than five (each string's own call, length and copy), a third of the cost of taking
-/// them in (bench scenario 1, measured in Chromium). Anything else as `key_from_js` and
-/// `object_from_js` take it.
-pub fn update_from_js(key: &JsValue, changes: &JsValue) -> Result<(String, Fields), Error> {
-    let written = UPDATE_TEXT.with(|text| -> Result<_, Error> {
-        // Taken already only if `changes` has a `toJSON` that updates: that one goes the long way.
-        let Ok(mut text) = text.try_borrow_mut() else { return Ok(None) };
-        let mut written = write_update(key, changes, text.as_mut_ptr(), text.capacity());
-        if let Ok(needed) = written.as_ref().map(|&n| -n) {
-            if needed > 1.0 {
-                text.reserve(needed as usize);
-                written = write_update(key, changes, text.as_mut_ptr(), text.capacity());
-            }
-        }
-        let written = written.map_err(|e| {
-            let (_, message) = crate::errors::name_and_message(&e);
-            Error::invalid(format!("not JSON data: {message}"))
-        })?;
-        if written < 0.0 {
-            return Ok(None);
-        }
-        let (key_len, changes_len) = ((written / 4_294_967_296.0) as usize, (written % 4_294_967_296.0) as usize);
-        // SAFETY: `writeUpdate` wrote that many bytes of UTF-8 into the spare capacity.
-        let bytes = unsafe { std::slice::from_raw_parts(text.as_ptr(), key_len + changes_len) };
-        let (key, changes) = bytes.split_at(key_len);
-        let (Ok(key), Ok(changes)) = (std::str::from_utf8(key), std::str::from_utf8(changes)) else {
-            unreachable!("TextEncoder writes UTF-8");
-        };
-        let changes = Fields::parse(changes).map_err(not_json)?;
-        Ok(Some((String::from(key), changes)))
-    })?;
-    match written {
-        Some((key, Some(changes))) => Ok((key, changes)),
-        Some((_, None)) => Err(Error::invalid("`changes` must be an object")),
-        None => Ok((key_from_js(key)?, object_from_js(changes, "`changes`")?)),
-    }
 }
 
 /// One value or an array of them.

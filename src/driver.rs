@@ -90,8 +90,8 @@ pub struct Driver {
     /// What waits for the synced cache to be loaded (`Some` until it is, while starting).
     pub(crate) cache_pending: RefCell<Option<CachePending>>,
     change_objects: RefCell<ChangeObjects>,
-    /// What transaction handles call back (made with the first).
-    transaction_api: std::cell::OnceCell<JsValue>,
+    /// What transaction handles call back.
+    transaction_api: JsValue,
 }
 
 /// Per collection: routing and notification state (the data lives in the engine).
@@ -238,7 +238,7 @@ impl Subscribers {
     }
 
     /// The functions as they are now (a subscriber may subscribe or unsubscribe while called).
-    fn functions(&self) -> smallvec::SmallVec<[Function; 2]> {
+    fn functions(&self) -> Vec<Function> {
         self.list.iter().map(|(_, f)| f.clone()).collect()
     }
 }
@@ -293,7 +293,8 @@ pub struct CollectionSetup {
 
 impl Driver {
     pub fn new(engine: Engine, database: String) -> Rc<Driver> {
-        Rc::new(Driver {
+        Rc::new_cyclic(|driver| Driver {
+            transaction_api: crate::transaction::api_for(driver.clone(), engine.client_id()),
             client_id: engine.client_id().to_string(),
             engine: RefCell::new(engine),
             database,
@@ -322,7 +323,6 @@ impl Driver {
             ready: RefCell::default(),
             cache_pending: RefCell::default(),
             change_objects: RefCell::default(),
-            transaction_api: std::cell::OnceCell::new(),
         })
     }
 
@@ -978,9 +978,8 @@ impl Driver {
     }
 
     /// The handle of a transaction `mutate` created.
-    pub fn transaction_handle(self: &Rc<Self>, id: &str) -> TransactionHandle {
-        let api = self.transaction_api.get_or_init(|| crate::transaction::api_for(self));
-        crate::transaction::handle(api, &self.client_id, id)
+    pub fn transaction_handle(&self, id: &str) -> TransactionHandle {
+        crate::transaction::handle(&self.transaction_api, &self.client_id, id)
     }
 
     /// `f` of the transaction's record, if it is still in history.

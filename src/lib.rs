@@ -20,6 +20,7 @@ mod tabs;
 mod tasks;
 mod timers;
 mod transaction;
+mod update_input;
 
 pub use client::TandemClient;
 pub use collection::Collection;

@@ -6,7 +6,7 @@
 //! A transaction `mutate` created is named by its timestamp: its id, `{client id}-{timestamp}`,
 //! is spelt only if asked for.
 
-use std::rc::{Rc, Weak};
+use std::rc::Weak;
 
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
@@ -58,9 +58,8 @@ extern "C" {
 }
 
 /// What the handles of `driver`'s transactions call: `call(what, id)`, and the prefix of ids.
-pub(crate) fn api_for(driver: &Rc<Driver>) -> JsValue {
-    let prefix = format!("{}-", driver.client_id);
-    let driver: Weak<Driver> = Rc::downgrade(driver);
+pub(crate) fn api_for(driver: Weak<Driver>, client_id: &str) -> JsValue {
+    let prefix = format!("{client_id}-");
     let call = Closure::<dyn Fn(u32, String) -> Result<JsValue, JsValue>>::new(move |what, id: String| {
         let Some(driver) = driver.upgrade() else {
             return Ok(JsValue::UNDEFINED);

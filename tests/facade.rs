@@ -387,6 +387,28 @@ async fn transactions_carry_increasing_hybrid_logical_clock_timestamps() {
     assert_eq!(ts(&t3), ahead + 1.0);
 }
 
+/// An update's changes come in as `JSON.stringify` gives them: what it drops is dropped,
+/// numbers keep their value (integers stay integers), nested values go through their `toJSON`.
+#[wasm_bindgen_test]
+async fn an_updates_changes_come_in_as_json_stringify_gives_them() {
+    let client = memory_client().await;
+    let todos = todos(&client, json!([{"id": "a", "keep": 1}])).await;
+    let changes = js_sys::Function::new_no_args(
+        "return { i: 5, f: 1.5, neg: -3, zero: -0, big: 1e21, u64: 2 ** 63, past: 2 ** 64, min: -(2 ** 63), \
+         nan: NaN, inf: -Infinity, s: 'h\\u00e9llo \\u2713', empty: '', t: true, no: false, n: null, u: undefined, \
+         fn() {}, [Symbol('x')]: 1, d: new Date(0), nested: { a: [1, { b: undefined }] }, \
+         gone: { toJSON() { return undefined } }, __proto__: null }",
+    )
+    .call0(&JsValue::UNDEFINED)
+    .unwrap();
+    let text = |value: &JsValue| js_sys::JSON::stringify(value).unwrap().as_string().unwrap();
+    let expected = format!(r#"{{"id":"a","keep":1,{}"#, &text(&changes)[1..]);
+    todos.update(js(json!("a")), changes, JsValue::UNDEFINED).unwrap();
+    assert_eq!(text(&todos.get(js(json!("a"))).unwrap()), expected);
+    let record = json(&todos.get(js(json!("a"))).unwrap());
+    assert!(record["i"].is_u64() && record["neg"].is_i64() && record["f"].is_f64(), "{record}");
+}
+
 /// A handle is the id and the client: every read goes to the client's record of it, and the
 /// id (spelt from the timestamp only when read) is the record's.
 #[wasm_bindgen_test]
