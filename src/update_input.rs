@@ -45,12 +45,15 @@ function str(s) {
 }
 function tag(name, t) { str(name); room(9); out[n++] = t; }
 let busy = false;
-export function writeUpdate(key, changes) {
+export function writeUpdate(key, changes, at, capacity) {
   // busy: a toJSON that updates goes the general way rather than overwrite this encoding.
   if (busy || typeof key !== 'string' || changes === null || typeof changes !== 'object' || Array.isArray(changes)
     || typeof changes.toJSON === 'function') return -1;
   busy = true;
-  try { return encode(key, changes); } finally { busy = false; }
+  try { encode(key, changes); } finally { busy = false; }
+  if (n > capacity) return -2 - n;
+  copyUpdate(at);
+  return n;
 }
 function encode(key, changes) {
   n = 0;
@@ -78,17 +81,20 @@ function encode(key, changes) {
 }
 export function copyUpdate(at) {
   if (target.length === 0) target = new Uint8Array(memory.buffer); // detached by memory growth
-  target.set(out.subarray(0, n), at);
+  // A few dozen bytes, usually: a loop beats a subarray and set.
+  if (n > 64) target.set(out.subarray(0, n), at);
+  else for (let i = 0; i < n; i++) target[at + i] = out[i];
 }
 ")]
 extern "C" {
     #[wasm_bindgen(js_name = useMemory)]
     fn use_memory(memory: &JsValue);
-    /// Encodes a string `key` and the fields of `changes`; returns the length, or -1 if they
+    /// Encodes a string `key` and the fields of `changes` and copies them to `at` if they fit in
+    /// `capacity` bytes: returns their length, `-2 - length` if they did not fit, or -1 if they
     /// go the general way. Throws what `JSON.stringify` throws.
     #[wasm_bindgen(js_name = writeUpdate, catch)]
-    fn write_update(key: &JsValue, changes: &JsValue) -> Result<f64, JsValue>;
-    /// Copies what `writeUpdate` encoded to `at`.
+    fn write_update(key: &JsValue, changes: &JsValue, at: *mut u8, capacity: usize) -> Result<f64, JsValue>;
+    /// Copies what `writeUpdate` encoded last to `at`.
     #[wasm_bindgen(js_name = copyUpdate)]
     fn copy_update(at: *mut u8);
 }
@@ -105,32 +111,36 @@ thread_local! {
     /// Where an update's encoding is copied (kept: one update after another).
     static BUFFER: RefCell<Vec<u8>> = {
         use_memory(&wasm_bindgen::memory());
-        RefCell::new(Vec::new())
+        RefCell::new(Vec::with_capacity(1024))
     };
 }
 
 /// The key and changes of `Collection.update`.
 pub fn update_from_js(key: &JsValue, changes: &JsValue) -> Result<(String, Fields), Error> {
-    let len = write_update(key, changes).map_err(|e| {
-        let (_, message) = crate::errors::name_and_message(&e);
-        Error::invalid(format!("not JSON data: {message}"))
-    })?;
-    if len >= 0.0 {
+    let decoded = BUFFER.with(|buffer| -> Result<Option<_>, Error> {
         // Taken already only if a `toJSON` of a nested value updates: that one goes the long way.
-        let decoded = BUFFER.with(|buffer| {
-            let mut buffer = buffer.try_borrow_mut().ok()?;
-            buffer.clear();
+        let Ok(mut buffer) = buffer.try_borrow_mut() else { return Ok(None) };
+        buffer.clear();
+        let mut len = write_update(key, changes, buffer.as_mut_ptr(), buffer.capacity()).map_err(|e| {
+            let (_, message) = crate::errors::name_and_message(&e);
+            Error::invalid(format!("not JSON data: {message}"))
+        })?;
+        if len == -1.0 {
+            return Ok(None);
+        }
+        if len < 0.0 {
+            len = -2.0 - len;
             buffer.reserve(len as usize);
             copy_update(buffer.as_mut_ptr());
-            // SAFETY: `copyUpdate` wrote `len` bytes into the spare capacity.
-            unsafe { buffer.set_len(len as usize) };
-            decode(&buffer)
-        });
-        if let Some(decoded) = decoded {
-            return decoded;
         }
+        // SAFETY: `writeUpdate` or `copyUpdate` wrote `len` bytes into the spare capacity.
+        unsafe { buffer.set_len(len as usize) };
+        Ok(decode(&buffer))
+    })?;
+    match decoded {
+        Some(decoded) => decoded,
+        None => Ok((key_from_js(key)?, object_from_js(changes, "`changes`")?)),
     }
-    Ok((key_from_js(key)?, object_from_js(changes, "`changes`")?))
 }
 
 /// `None` if the encoding is not what `writeUpdate` writes (it always is).
