@@ -21,7 +21,11 @@ let p = 0, text = '', t = 0;
 const decoder = new TextDecoder();
 const kinds = ['insert', 'update', 'delete'];
 export function useMemory(m) { memory = m; }
-export function addShapeName(shapes, id, name) { (shapes[id] ??= []).push(name); }
+export function addShapeName(shapes, id, name) {
+  const names = (shapes[id] ??= []);
+  names.push(name);
+  if (name === '__proto__') names.proto = true;
+}
 function u32() { const n = view.getUint32(p, true); p += 4; return n; }
 const f = String.fromCharCode;
 function upTo8(b, i, len) {
@@ -67,7 +71,9 @@ function record(shapes, key) {
   let names = shapes[id] ?? [];
   if (id === 0) { names = []; for (let n = u32(); n > 0; n--) names.push(value()); }
   const o = {};
-  for (let i = 0; i < names.length; i++) put(o, names[i], value(key));
+  // Plain stores unless a name needs `put`: a shape is checked once, when it is made.
+  if (id !== 0 && !names.proto) for (let i = 0; i < names.length; i++) o[names[i]] = value(key);
+  else for (let i = 0; i < names.length; i++) put(o, names[i], value(key));
   return o;
 }
 function refresh(at, textAt, textLen) {

@@ -147,24 +147,28 @@ pub fn update_from_js(key: &JsValue, changes: &JsValue) -> Result<(String, Field
 fn decode(bytes: &[u8]) -> Option<Result<(String, Fields), Error>> {
     let mut reader = Reader { bytes, at: 0 };
     let key = String::from(reader.str()?);
-    let mut fields = Vec::new();
-    while reader.at < bytes.len() {
-        let name = reader.str()?;
-        let value = match reader.byte()? {
-            NULL => Value::Null,
-            FALSE => Value::Bool(false),
-            TRUE => Value::Bool(true),
-            NUMBER => number(f64::from_le_bytes(reader.take(8)?.try_into().ok()?)),
-            STRING => Value::String(reader.str()?.into()),
-            JSON_TEXT => match serde_json::from_str(reader.str()?) {
-                Ok(value) => value,
-                Err(e) => return Some(Err(crate::convert::not_json(e))),
-            },
-            _ => return None,
-        };
-        fields.push((name, value));
+    // Read as the fields are made, with no list of them in between.
+    let mut failed: Option<Option<Error>> = None;
+    let fields = Fields::from_entries(std::iter::from_fn(|| {
+        if reader.at == bytes.len() {
+            return None;
+        }
+        match reader.field() {
+            Some(Ok(field)) => Some(field),
+            Some(Err(error)) => {
+                failed = Some(Some(error));
+                None
+            }
+            None => {
+                failed = Some(None);
+                None
+            }
+        }
+    }));
+    match failed {
+        None => Some(Ok((key, fields))),
+        Some(error) => error.map(Err),
     }
-    Some(Ok((key, Fields::from_entries(fields))))
 }
 
 /// A JS number as `JSON.parse` of its `JSON.stringify` text would give it to serde: integers
@@ -192,6 +196,24 @@ impl<'a> Reader<'a> {
 
     fn byte(&mut self) -> Option<u8> {
         self.take(1).map(|b| b[0])
+    }
+
+    /// A field's name and value; `None` if malformed.
+    fn field(&mut self) -> Option<Result<(&'a str, Value), Error>> {
+        let name = self.str()?;
+        let value = match self.byte()? {
+            NULL => Value::Null,
+            FALSE => Value::Bool(false),
+            TRUE => Value::Bool(true),
+            NUMBER => number(f64::from_le_bytes(self.take(8)?.try_into().ok()?)),
+            STRING => Value::String(self.str()?.into()),
+            JSON_TEXT => match serde_json::from_str(self.str()?) {
+                Ok(value) => value,
+                Err(e) => return Some(Err(crate::convert::not_json(e))),
+            },
+            _ => return None,
+        };
+        Some(Ok((name, value)))
     }
 
     fn str(&mut self) -> Option<&'a str> {
