@@ -131,20 +131,21 @@ extern "C" {
     fn read_record(shapes: &Array, at: *const u8, key: &JsValue) -> JsValue;
 }
 
-// Value tags of the stream (the JS `value` reads them).
-const NULL: u8 = 0;
-const FALSE: u8 = 1;
-const TRUE: u8 = 2;
-const NUMBER: u8 = 3;
+// Value tags of the stream (the JS `value` reads them; an update's encoding uses the same,
+// src/update_input.rs).
+pub(crate) const NULL: u8 = 0;
+pub(crate) const FALSE: u8 = 1;
+pub(crate) const TRUE: u8 = 2;
+pub(crate) const NUMBER: u8 = 3;
 /// Bytes that are ASCII, made into a string by `String.fromCharCode`: with the bytes as its
 /// arguments up to 16 (~20 ns, measured in Node), as an array beyond (~120 ns).
 const ASCII: u8 = 4;
 /// UTF-8 bytes, decoded by `TextDecoder`.
-const UTF8: u8 = 5;
+pub(crate) const UTF8: u8 = 5;
 /// The change's key string (the key field's value).
 const KEY: u8 = 6;
 /// A nested object or array as JSON text.
-const JSON_TEXT: u8 = 7;
+pub(crate) const JSON_TEXT: u8 = 7;
 /// The next string of the slice's batched text.
 const BATCHED: u8 = 8;
 

@@ -3,9 +3,9 @@
 //! Taken the general way, the key is a string crossing of its own and the changes a
 //! `JSON.stringify` text crossing and parsed by serde: five calls and a parse, a fifth of an
 //! update (bench scenario 1, measured in Chromium). Here a JS helper walks the changes' fields
-//! and writes the key and each field (name, then the value: tagged, numbers as doubles, strings
-//! as UTF-8, nested values as their `JSON.stringify` text) into a buffer in wasm memory, read
-//! back straight into the engine's fields. What `JSON.stringify` would drop is dropped and what
+//! and writes the key and each field (name, then the value, tagged as change lists are: numbers
+//! as doubles, strings as UTF-8, nested values as their `JSON.stringify` text) into a buffer in
+//! wasm memory, read back straight into the engine's fields. What `JSON.stringify` would drop is dropped and what
 //! it would throw on throws; a number key, or changes that are not a plain object (an array,
 //! one with `toJSON`), go the general way and get its errors.
 
@@ -15,6 +15,7 @@ use serde_json::Value;
 use tandem_core::Fields;
 use wasm_bindgen::prelude::*;
 
+use crate::change_objects::{FALSE, JSON_TEXT, NULL, NUMBER, TRUE, UTF8 as STRING};
 use crate::convert::{key_from_js, object_from_js};
 use crate::errors::Error;
 
@@ -72,7 +73,7 @@ function encode(key, changes) {
       // falls through: a nested value, as JSON.stringify gives it
       case 'bigint': {
         const text = JSON.stringify(v);
-        if (text !== undefined) { tag(name, 6); str(text); }
+        if (text !== undefined) { tag(name, 7); str(text); }
         break;
       }
     }
@@ -99,13 +100,6 @@ extern "C" {
     fn copy_update(at: *mut u8);
 }
 
-// Value tags `writeUpdate` writes.
-const NULL: u8 = 0;
-const FALSE: u8 = 1;
-const TRUE: u8 = 2;
-const NUMBER: u8 = 3;
-const STRING: u8 = 5;
-const JSON_TEXT: u8 = 6;
 
 thread_local! {
     /// Where an update's encoding is copied (kept: one update after another).
