@@ -61,8 +61,9 @@ extern "C" {
 pub(crate) fn api_for(driver: Weak<Driver>, client_id: &str) -> JsValue {
     let prefix = format!("{client_id}-");
     let call = Closure::<dyn Fn(u32, String) -> Result<JsValue, JsValue>>::new(move |what, id: String| {
+        // The client was freed: no record to read, and nothing will settle.
         let Some(driver) = driver.upgrade() else {
-            return Ok(JsValue::UNDEFINED);
+            return if what == 2 { Err(crate::errors::Error::Closed.into()) } else { Ok(JsValue::UNDEFINED) };
         };
         match what {
             0 => Ok(driver.with_transaction(&id, |tx| tx.state.as_str().into()).unwrap_or(JsValue::UNDEFINED)),

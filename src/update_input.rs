@@ -100,7 +100,6 @@ extern "C" {
     fn copy_update(at: *mut u8);
 }
 
-
 thread_local! {
     /// Where an update's encoding is copied (kept: one update after another).
     static BUFFER: RefCell<Vec<u8>> = {
