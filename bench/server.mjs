@@ -10,7 +10,7 @@
 //   npm run bench:server -- --quick       smoke run: N = 10, 50, short runs; writes to bench/tmp/
 //   options: --rate=1000 --secs=5 --reps=3 --clients=10,100,500 --no-build --no-search
 import { execFileSync, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { accessSync, constants, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer, connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -70,8 +70,8 @@ async function startServer(system) {
   let env = { ...process.env };
   if (system === "raw") {
     cmd = [join(release, "tandem-bench"), "--serve-raw", `127.0.0.1:${port}`];
-  } else if (system === "tandem-server") {
-    dataDir = mkdtempSync(join(tmpdir(), "tandem-bench-"));
+  } else if (system === "tandem-server" || system === "tandem-server-tmpfs") {
+    dataDir = mkdtempSync(join(system === "tandem-server" ? tmpdir() : SHM, "tandem-bench-"));
     cmd = [join(release, "tandem-server"), "--listen", `127.0.0.1:${port}`, "--data", dataDir];
     env = { ...env, TANDEM_JWT_SECRET: SECRET, TANDEM_LOG: "warn" };
   } else {
@@ -79,7 +79,7 @@ async function startServer(system) {
   }
   const child = spawn("taskset", ["-c", SERVER_CORE, ...cmd], { env, stdio: ["ignore", "ignore", "inherit"] });
   await waitListening(port, child);
-  const path = system === "tandem-server" ? "/v1/sync/bench" : "/";
+  const path = system.startsWith("tandem-server") ? "/v1/sync/bench" : "/";
   return {
     url: `ws://127.0.0.1:${port}${path}`,
     pid: child.pid, // taskset execs the server: same pid
@@ -100,7 +100,7 @@ async function measure(system, n, s) {
       "--server-pid", String(server.pid), "--label", system, "--json",
     ];
     if (system === "hocuspocus") gen.push("--protocol", "hocuspocus", "--frames", framesFile);
-    const env = { ...process.env, ...(system === "tandem-server" ? { TANDEM_BENCH_SECRET: SECRET } : {}) };
+    const env = { ...process.env, ...(system.startsWith("tandem-server") ? { TANDEM_BENCH_SECRET: SECRET } : {}) };
     const out = execFileSync("bash", ["-c", 'ulimit -n "$(ulimit -Hn)"; exec taskset -c "$0" "$@"', LOADGEN_CORE, ...gen], {
       env, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], timeout: 180_000,
     });
@@ -116,7 +116,13 @@ async function measure(system, n, s) {
   }
 }
 
-const SYSTEMS = ["tandem-server", "hocuspocus", "raw"];
+// The same server with its store on tmpfs, where fdatasync reaches no disk: measured beside
+// tandem-server, it shows what waiting for the disk costs. Not searched for its largest N.
+const SHM = "/dev/shm";
+const shmWritable = (() => { try { accessSync(SHM, constants.W_OK); return true; } catch { return false; } })();
+if (!shmWritable) log(`${SHM} is not writable: the tmpfs diagnostic is left out`);
+const SYSTEMS = ["tandem-server", ...(shmWritable ? ["tandem-server-tmpfs"] : []), "hocuspocus", "raw"];
+const SEARCHED = SYSTEMS.filter((s) => s !== "tandem-server-tmpfs");
 const rows = [];
 const measured = Object.fromEntries(SYSTEMS.map((s) => [s, new Map()]));
 const started = Date.now();
@@ -148,7 +154,7 @@ for (const n of clientCounts) {
 }
 
 // Largest N with p95 < 50 ms: double above the largest passing N, or bisect below the first failure.
-for (const system of SYSTEMS) {
+for (const system of SEARCHED) {
   const tried = new Map([...measured[system]].map(([n, r]) => [n, r]));
   const passing = () => [...tried].filter(([, r]) => r.pass).map(([n]) => n);
   const failing = () => [...tried].filter(([, r]) => !r.pass).map(([n]) => n);

@@ -16,6 +16,7 @@ export const SYSTEMS = {
   "automerge": "@automerge/automerge",
   "plain-js": "plain JS",
   "tandem-server": "tandem-server",
+  "tandem-server-tmpfs": "tandem-server on tmpfs",
   "hocuspocus": "@hocuspocus/server",
   "raw": "raw broadcast (limit)",
 };
@@ -79,13 +80,13 @@ export const SCENARIOS = [
   {
     id: "broadcast", short: "server: broadcast p50/p99", part: "server", title: "Server: broadcast latency, one writer at 1000 ops/s",
     sizes: [10, 100, 500], sizeLabel: "clients", unit: "ms",
-    systems: ["tandem-server", "hocuspocus", "raw"],
-    how: "N clients in one workspace/document on loopback and one writer at a fixed rate; latency from the writer's send to each client's receipt (all clients, all ops). Server pinned to core 0, load generator (tandem-bench, Rust) to core 1, a fresh server process per measurement. tandem-server: seed-001 JSON ops, each stored (redb, immediate durability) before it is broadcast; Hocuspocus: Yjs map updates, in memory (no storage extension); raw: a tokio-tungstenite server forwarding every frame to everyone.",
+    systems: ["tandem-server", "tandem-server-tmpfs", "hocuspocus", "raw"],
+    how: "N clients in one workspace/document on loopback and one writer at a fixed rate; latency from the writer's send to each client's receipt (all clients, all ops). Server pinned to core 0, load generator (tandem-bench, Rust) to core 1, a fresh server process per measurement. tandem-server: seed-001 JSON ops, each stored (redb, immediate durability) before it is broadcast; the tmpfs column is the same server with its store in `/dev/shm`, where a commit's `fdatasync` reaches no disk: the difference between the two is what waiting for the disk costs (a diagnostic, not a way to run it); Hocuspocus: Yjs map updates, in memory (no storage extension); raw: a tokio-tungstenite server forwarding every frame to everyone.",
   },
   {
     id: "committed", short: "server: committed ops/s", part: "server", title: "Server: committed ops/s (the writer's echoes)",
     sizes: [10, 100, 500], sizeLabel: "clients", unit: "ops/s", higherIsBetter: true,
-    systems: ["tandem-server", "hocuspocus", "raw"],
+    systems: ["tandem-server", "tandem-server-tmpfs", "hocuspocus", "raw"],
     how: "Ops the writer got back from the server per second of the run (the writer offers 1000/s).",
   },
   {
@@ -255,7 +256,7 @@ function markdown(results) {
 // ---- chart -------------------------------------------------------------------------------------
 
 const COLORS = {
-  "tandem": "#2f6fde", "tandem-memory": "#2f6fde", "tandem-server": "#2f6fde",
+  "tandem": "#2f6fde", "tandem-memory": "#2f6fde", "tandem-server": "#2f6fde", "tandem-server-tmpfs": "#8fb2ee",
   "tanstack-db": "#e8772e", "tanstack-offline": "#c44f9a", "hocuspocus": "#e8772e",
   "automerge": "#8a6bd1", "plain-js": "#7a7a7a", "raw": "#7a7a7a",
 };

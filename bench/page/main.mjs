@@ -53,24 +53,32 @@ const tasks = {
     for (const s of systems) subjects[s] = await mods[s].updateSubject(makeRecords(size));
     await sleep(size >= 100_000 ? 3000 : 500); // background work of the set-up (e.g. cache writes) done
     const samples = Object.fromEntries(systems.map((s) => [s, []]));
+    // Each sample's first update alone (it follows a task boundary, so it runs cold): reported
+    // beside the samples, which it is part of.
+    const firsts = Object.fromEntries(systems.map((s) => [s, []]));
     const next = Object.fromEntries(systems.map((s) => [s, 0]));
     for (let round = 0; round < warmup + samplesN; round++) {
       for (const s of rotated(systems, round)) {
         const subject = subjects[s];
         const t0 = performance.now();
+        let first = 0;
         for (let j = 0; j < burst; j++) {
           const i = next[s]++;
           const before = subject.notified();
           subject.update(`k${(i * 7919) % size}`, i);
           if (subject.notified() === before) await settle(() => subject.notified() > before);
+          if (j === 0) first = performance.now();
         }
         const us = ((performance.now() - t0) * 1000) / burst;
-        if (round >= warmup) samples[s].push(us);
+        if (round >= warmup) {
+          samples[s].push(us);
+          firsts[s].push((first - t0) * 1000);
+        }
         await yieldTask();
       }
     }
     for (const s of systems) await subjects[s].dispose();
-    return { samples, timer_resolution_us: timerResolutionUs() };
+    return { samples, firsts, timer_resolution_us: timerResolutionUs() };
   },
 
   /** Scenario 2: a fresh collection per sample, systems interleaved. */
