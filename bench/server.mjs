@@ -12,7 +12,6 @@
 import { execFileSync, spawn } from "node:child_process";
 import { accessSync, constants, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer, connect } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { log, machine, parseArgs, pkgVersion, ROOT, TMP } from "./lib/common.mjs";
 import { writeResults } from "./lib/report.mjs";
@@ -71,7 +70,9 @@ async function startServer(system) {
   if (system === "raw") {
     cmd = [join(release, "tandem-bench"), "--serve-raw", `127.0.0.1:${port}`];
   } else if (system === "tandem-server" || system === "tandem-server-tmpfs") {
-    dataDir = mkdtempSync(join(system === "tandem-server" ? tmpdir() : SHM, "tandem-bench-"));
+    // The durable store under bench/tmp, on the repository's disk: the OS temp directory may
+    // be a tmpfs, where an fdatasync waits for nothing.
+    dataDir = mkdtempSync(join(system === "tandem-server" ? TMP : SHM, "tandem-bench-"));
     cmd = [join(release, "tandem-server"), "--listen", `127.0.0.1:${port}`, "--data", dataDir];
     env = { ...env, TANDEM_JWT_SECRET: SECRET, TANDEM_LOG: "warn" };
   } else {
