@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // `npm run bench:server`: broadcast latency and committed ops/s of tandem-server, Hocuspocus
-// (Yjs) and a raw WebSocket broadcast server (the limit), in one run on loopback. For each
+// (Yjs) and a raw WebSocket broadcast server (the limit), in one run on loopback; beside them,
+// tandem-server with its store on tmpfs (what waiting for the disk costs). For each
 // system and client count N a fresh server process is started pinned to core 0 (`taskset`), and
 // the load generator — tandem-bench (crates/server/src/bin/tandem-bench.rs, Rust, cheap receivers
 // that scan the raw stream) — runs pinned to core 1. Then, per system, the largest N with
 // p95 < 50 ms is searched. Writes the server part of bench/results.json, RESULTS.md, results.png.
 //
-//   npm run bench:server                  full run (~8 minutes)
+//   npm run bench:server                  full run (~6 minutes)
 //   npm run bench:server -- --quick       smoke run: N = 10, 50, short runs; writes to bench/tmp/
 //   options: --rate=1000 --secs=5 --reps=3 --clients=10,100,500 --no-build --no-search
 import { execFileSync, spawn } from "node:child_process";

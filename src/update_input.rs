@@ -5,9 +5,9 @@
 //! update (bench scenario 1, measured in Chromium). Here a JS helper walks the changes' fields
 //! and writes the key and each field (name, then the value, tagged as change lists are: numbers
 //! as doubles, strings as UTF-8, nested values as their `JSON.stringify` text) into a buffer in
-//! wasm memory, read back straight into the engine's fields. What `JSON.stringify` would drop is dropped and what
-//! it would throw on throws; a number key, or changes that are not a plain object (an array,
-//! one with `toJSON`), go the general way and get its errors.
+//! wasm memory, read back straight into the engine's fields. What `JSON.stringify` would drop
+//! is dropped and what it would throw on throws; a number key, or changes that are not a plain
+//! object (an array, one with `toJSON`), go the general way and get its errors.
 
 use std::cell::RefCell;
 
