@@ -14,6 +14,7 @@ use crate::driver::{CollectionSetup, Driver};
 use crate::errors::Error;
 use crate::recovery::{StorageOpening, StorageStart};
 use crate::storage::{IndexedDbStorage, Storage};
+use crate::timers::now;
 use crate::transaction::TransactionHandle;
 
 #[wasm_bindgen]
@@ -97,7 +98,7 @@ impl TandemClient {
             metadata: options.metadata,
             ..Default::default()
         };
-        let id = self.driver.mutate(input, options.merge)?;
+        let id = self.driver.mutate(now(), input, options.merge)?;
         Ok(self.driver.transaction_handle(&id))
     }
 

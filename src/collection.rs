@@ -11,6 +11,7 @@ use wasm_bindgen::JsCast;
 use crate::convert;
 use crate::driver::Driver;
 use crate::errors::Error;
+use crate::timers::now;
 use crate::transaction::TransactionHandle;
 
 #[wasm_bindgen]
@@ -28,6 +29,16 @@ impl Collection {
     /// One transaction of `ops` on this collection, with the collection's strategy unless the
     /// options name one.
     fn transact(&self, ops: impl IntoIterator<Item = MutationOp>, options: &JsValue) -> Result<TransactionHandle, Error> {
+        self.transact_at(now(), ops, options)
+    }
+
+    /// [`Collection::transact`] at `now` (Unix ms).
+    fn transact_at(
+        &self,
+        now: u64,
+        ops: impl IntoIterator<Item = MutationOp>,
+        options: &JsValue,
+    ) -> Result<TransactionHandle, Error> {
         let options = convert::mutate_options(options)?;
         let default_strategy = self.driver.collections.borrow().get(&self.name).map(|c| c.strategy.clone());
         let input = TransactionInput {
@@ -38,7 +49,7 @@ impl Collection {
             strategy: options.strategy.or(default_strategy).unwrap_or_default(),
             ..Default::default()
         };
-        let id = self.driver.mutate(input, options.merge)?;
+        let id = self.driver.mutate(now, input, options.merge)?;
         Ok(self.driver.transaction_handle(&id))
     }
 }
@@ -73,9 +84,9 @@ impl Collection {
         #[wasm_bindgen(unchecked_param_type = "Record<string, unknown>")] changes: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "MutationOptions")] options: JsValue,
     ) -> Result<TransactionHandle, JsValue> {
-        let (key, changes) = crate::update_input::update_from_js(&key, &changes)?;
-        let op = MutationOp::Update { key, changes };
-        Ok(self.transact([op], &options)?)
+        let update = crate::update_input::update_from_js(&key, &changes)?;
+        let op = MutationOp::Update { key: update.key, changes: update.changes };
+        Ok(self.transact_at(update.now, [op], &options)?)
     }
 
     /// Deletes one record or several, in one transaction.

@@ -216,30 +216,35 @@ impl Dirty {
 
     fn take(&mut self) -> Vec<TxId> {
         self.set.clear();
-        std::mem::take(&mut self.order)
+        // Sized for a burst like this one: the next one's updates do not grow it step by step.
+        let capacity = self.order.len();
+        std::mem::replace(&mut self.order, Vec::with_capacity(capacity))
     }
 }
 
+/// Shared with the deliveries under way, which call the list as it was when they began (a
+/// subscriber may subscribe or unsubscribe while called): a change copies it only then, and a
+/// delivery takes it without copying a function (each copy is a JS reference-table slot).
 #[derive(Default)]
 struct Subscribers {
     next: u32,
-    list: Vec<(u32, Function)>,
+    list: Rc<Vec<(u32, Function)>>,
 }
 
 impl Subscribers {
     fn add(&mut self, f: Function) -> u32 {
         self.next += 1;
-        self.list.push((self.next, f));
+        Rc::make_mut(&mut self.list).push((self.next, f));
         self.next
     }
 
     fn remove(&mut self, id: u32) {
-        self.list.retain(|(i, _)| *i != id);
+        Rc::make_mut(&mut self.list).retain(|(i, _)| *i != id);
     }
 
-    /// The functions as they are now (a subscriber may subscribe or unsubscribe while called).
-    fn functions(&self) -> Vec<Function> {
-        self.list.iter().map(|(_, f)| f.clone()).collect()
+    /// The subscribers as they are now.
+    fn current(&self) -> Rc<Vec<(u32, Function)>> {
+        self.list.clone()
     }
 }
 
@@ -410,8 +415,13 @@ impl Driver {
         Ok(shared_name)
     }
 
-    /// Applies a transaction optimistically and schedules its persist.
-    pub fn mutate(self: &Rc<Self>, mut input: TransactionInput, merge: Option<Function>) -> Result<TxId, Error> {
+    /// Applies a transaction optimistically (at `now`, Unix ms) and schedules its persist.
+    pub fn mutate(
+        self: &Rc<Self>,
+        now: u64,
+        mut input: TransactionInput,
+        merge: Option<Function>,
+    ) -> Result<TxId, Error> {
         self.check_open()?;
         // Routed to its first collection's mutationFn, which decides whether it awaits sync.
         if let Some(first) = input.mutations.first() {
@@ -422,7 +432,7 @@ impl Driver {
             let name = self.merge_name(merge)?;
             input.strategy = Strategy::Parallel { merge: Some(name) };
         }
-        let id = self.engine_mut()?.mutate(now(), input)?;
+        let id = self.engine_mut()?.mutate(now, input)?;
         self.drain();
         Ok(id)
     }
@@ -466,7 +476,7 @@ impl Driver {
     }
 
     /// Subscribers' (and the kept records') view of changed records of `collection`.
-    fn data_changed(&self, engine: &Engine, collection: Arc<str>, changes: Changes, notices: &mut Vec<Notice>) {
+    fn data_changed(&self, engine: &Engine, collection: Arc<str>, changes: Changes, notices: &mut VecDeque<Notice>) {
         let mut collections = self.collections.borrow_mut();
         let Some(state) = collections.get_mut(&collection) else {
             return;
@@ -483,7 +493,7 @@ impl Driver {
             state.js_records.as_ref(),
         );
         if subscribed {
-            notices.push(Notice::Data { collection, changes: messages });
+            notices.push_back(Notice::Data { collection, changes: messages });
         }
     }
 
@@ -564,7 +574,8 @@ impl Driver {
         let storing = self.storing();
         let want_tx_events = !self.tx_subscribers.borrow().list.is_empty();
         let mut tx_events: Vec<JsValue> = Vec::new();
-        let mut notices: Vec<Notice> = Vec::new();
+        // Queued straight behind the ones not delivered yet (no user code runs in this loop).
+        let mut notices = self.notices.borrow_mut();
         let mut flush = false;
         while let Some(effect) = engine.poll_effect() {
             match effect {
@@ -590,7 +601,7 @@ impl Driver {
                         self.on_disk.borrow_mut().remove(&transaction);
                         if let Some(waiters) = self.waiters.borrow_mut().remove(&transaction) {
                             if let Some(tx) = engine.transaction(&transaction) {
-                                notices.push(Notice::Settle { waiters, outcome: settle_outcome(tx) });
+                                notices.push_back(Notice::Settle { waiters, outcome: settle_outcome(tx) });
                             }
                         }
                     }
@@ -614,11 +625,12 @@ impl Driver {
         drop(engine);
 
         for error in self.callback_errors.borrow_mut().drain(..) {
-            notices.push(Notice::Error(error.into()));
+            notices.push_back(Notice::Error(error.into()));
         }
         if !tx_events.is_empty() {
-            notices.push(Notice::Transactions(tx_events.into_iter().collect()));
+            notices.push_back(Notice::Transactions(tx_events.into_iter().collect()));
         }
+        drop(notices);
         if flush {
             self.schedule_flush();
         }
@@ -630,7 +642,6 @@ impl Driver {
                 }
             });
         }
-        self.notices.borrow_mut().extend(notices);
         self.deliver();
     }
 
@@ -645,21 +656,16 @@ impl Driver {
             let Some(notice) = notice else { break };
             match notice {
                 Notice::Data { collection, changes } => {
-                    let subscribers = self
-                        .collections
-                        .borrow()
-                        .get(&collection)
-                        .map(|c| c.subscribers.functions())
-                        .unwrap_or_default();
-                    for f in subscribers {
+                    let subscribers = self.collections.borrow().get(&collection).map(|c| c.subscribers.current());
+                    for (_, f) in subscribers.iter().flat_map(|list| list.iter()) {
                         if let Err(thrown) = f.call1(&JsValue::UNDEFINED, &changes) {
                             self.queue_callback_error("SubscriberError", "a subscriber", Some(&collection), thrown);
                         }
                     }
                 }
                 Notice::Transactions(events) => {
-                    let subscribers = self.tx_subscribers.borrow().functions();
-                    for f in subscribers {
+                    let subscribers = self.tx_subscribers.borrow().current();
+                    for (_, f) in subscribers.iter() {
                         if let Err(thrown) = f.call1(&JsValue::UNDEFINED, &events) {
                             self.queue_callback_error("SubscriberError", "a transaction subscriber", None, thrown);
                         }
@@ -675,7 +681,7 @@ impl Driver {
                     }
                 }
                 Notice::Error(error) => {
-                    let subscribers = self.error_subscribers.borrow().functions();
+                    let subscribers = self.error_subscribers.borrow().current();
                     if subscribers.is_empty() {
                         let mut unreported = self.unreported.borrow_mut();
                         if unreported.len() < UNREPORTED_LIMIT {
@@ -683,7 +689,7 @@ impl Driver {
                         }
                         continue;
                     }
-                    for f in subscribers {
+                    for (_, f) in subscribers.iter() {
                         f.call1(&JsValue::UNDEFINED, &error).ok(); // An error handler's own error goes nowhere.
                     }
                 }
@@ -723,7 +729,11 @@ impl Driver {
         if self.closed.get() {
             return;
         }
-        let calls = std::mem::take(&mut *self.calls.borrow_mut());
+        let calls = {
+            let mut calls = self.calls.borrow_mut();
+            let capacity = calls.len(); // As `Dirty::take`.
+            std::mem::replace(&mut *calls, Vec::with_capacity(capacity))
+        };
         let (at_once, after_write): (Vec<Call>, Vec<Call>) = {
             let on_disk = self.on_disk.borrow();
             calls.into_iter().partition(|call| on_disk.contains(call.transaction()))

@@ -5,19 +5,23 @@
 //! update (bench scenario 1, measured in Chromium). Here a JS helper walks the changes' fields
 //! and writes the key and each field (name, then the value, tagged as change lists are: numbers
 //! as doubles, strings as UTF-8, nested values as their `JSON.stringify` text) into a buffer in
-//! wasm memory, read back straight into the engine's fields. What `JSON.stringify` would drop
-//! is dropped and what it would throw on throws; a number key, or changes that are not a plain
-//! object (an array, one with `toJSON`), go the general way and get its errors.
+//! wasm memory, read back straight into the engine's fields (into the last update's shape when
+//! they have its names, as an app's updates mostly do: no name is looked up then). It reads the
+//! clock too (the engine's `now`), in place of a `Date.now` crossing of its own. What
+//! `JSON.stringify` would drop is dropped and what it would throw on throws; a number key, or
+//! changes that are not a plain object (an array, one with `toJSON`), go the general way and
+//! get its errors.
 
 use std::cell::RefCell;
 
 use serde_json::Value;
-use tandem_core::Fields;
+use tandem_core::{Fields, Shape};
 use wasm_bindgen::prelude::*;
 
 use crate::change_objects::{FALSE, JSON_TEXT, NULL, NUMBER, TRUE, UTF8 as STRING};
 use crate::convert::{key_from_js, object_from_js};
 use crate::errors::Error;
+use crate::timers::now;
 
 #[wasm_bindgen(inline_js = "
 let memory, target = new Uint8Array(0);
@@ -57,7 +61,8 @@ export function writeUpdate(key, changes, at, capacity) {
   return n;
 }
 function encode(key, changes) {
-  n = 0;
+  view.setFloat64(0, Date.now(), true);
+  n = 8;
   str(key);
   const names = Object.keys(changes);
   for (let i = 0; i < names.length; i++) {
@@ -100,19 +105,36 @@ extern "C" {
     fn copy_update(at: *mut u8);
 }
 
+/// Kept from one update to the next.
+struct Scratch {
+    /// Where an update's encoding is copied.
+    bytes: Vec<u8>,
+    /// The field names of the last update: an app's updates of a collection mostly set the
+    /// same fields, whose values then make the changes without looking names up.
+    last_shape: Option<Shape>,
+}
+
 thread_local! {
-    /// Where an update's encoding is copied (kept: one update after another).
-    static BUFFER: RefCell<Vec<u8>> = {
+    static SCRATCH: RefCell<Scratch> = {
         use_memory(&wasm_bindgen::memory());
-        RefCell::new(Vec::with_capacity(1024))
+        RefCell::new(Scratch { bytes: Vec::with_capacity(1024), last_shape: None })
     };
 }
 
+/// An update as `Collection.update` takes it in: when it was called (Unix ms), its key and its
+/// changes.
+pub struct UpdateInput {
+    pub now: u64,
+    pub key: String,
+    pub changes: Fields,
+}
+
 /// The key and changes of `Collection.update`.
-pub fn update_from_js(key: &JsValue, changes: &JsValue) -> Result<(String, Fields), Error> {
-    let decoded = BUFFER.with(|buffer| -> Result<Option<_>, Error> {
+pub fn update_from_js(key: &JsValue, changes: &JsValue) -> Result<UpdateInput, Error> {
+    let decoded = SCRATCH.with(|scratch| -> Result<Option<_>, Error> {
         // Taken already only if a `toJSON` of a nested value updates: that one goes the long way.
-        let Ok(mut buffer) = buffer.try_borrow_mut() else { return Ok(None) };
+        let Ok(mut scratch) = scratch.try_borrow_mut() else { return Ok(None) };
+        let Scratch { bytes: buffer, last_shape } = &mut *scratch;
         buffer.clear();
         let mut len = write_update(key, changes, buffer.as_mut_ptr(), buffer.capacity()).map_err(|e| {
             let (_, message) = crate::errors::name_and_message(&e);
@@ -128,18 +150,28 @@ pub fn update_from_js(key: &JsValue, changes: &JsValue) -> Result<(String, Field
         }
         // SAFETY: `writeUpdate` or `copyUpdate` wrote `len` bytes into the spare capacity.
         unsafe { buffer.set_len(len as usize) };
-        Ok(decode(&buffer))
+        Ok(decode(buffer, last_shape))
     })?;
     match decoded {
         Some(decoded) => decoded,
-        None => Ok((key_from_js(key)?, object_from_js(changes, "`changes`")?)),
+        None => Ok(UpdateInput { now: now(), key: key_from_js(key)?, changes: object_from_js(changes, "`changes`")? }),
     }
 }
 
-/// `None` if the encoding is not what `writeUpdate` writes (it always is).
-fn decode(bytes: &[u8]) -> Option<Result<(String, Fields), Error>> {
+/// `None` if the encoding is not what `writeUpdate` writes (it always is). Fields named as
+/// `last_shape` are read into it; `last_shape` becomes the shape of these.
+fn decode(bytes: &[u8], last_shape: &mut Option<Shape>) -> Option<Result<UpdateInput, Error>> {
     let mut reader = Reader { bytes, at: 0 };
+    let now = f64::from_le_bytes(reader.take(8)?.try_into().ok()?) as u64;
     let key = String::from(reader.str()?);
+    if let Some(shape) = last_shape.as_ref() {
+        let fields_at = reader.at;
+        match values_named_as(&mut reader, shape) {
+            Some(Ok(values)) => return Some(Ok(UpdateInput { now, key, changes: Fields::with_shape(shape, values)? })),
+            Some(Err(error)) => return Some(Err(error)),
+            None => reader.at = fields_at,
+        }
+    }
     // Read as the fields are made, with no list of them in between.
     let mut failed: Option<Option<Error>> = None;
     let fields = Fields::from_entries(std::iter::from_fn(|| {
@@ -159,9 +191,29 @@ fn decode(bytes: &[u8]) -> Option<Result<(String, Fields), Error>> {
         }
     }));
     match failed {
-        None => Some(Ok((key, fields))),
+        None => {
+            *last_shape = Some(fields.shape().clone());
+            Some(Ok(UpdateInput { now, key, changes: fields }))
+        }
         Some(error) => error.map(Err),
     }
+}
+
+/// The values of the fields if they are named as `shape`, in its order; `None` if they are not
+/// (or the encoding is malformed), with the reader somewhere in them.
+fn values_named_as(reader: &mut Reader, shape: &Shape) -> Option<Result<Vec<Value>, Error>> {
+    let mut values = Vec::with_capacity(shape.len());
+    for name in shape.iter() {
+        if reader.at == reader.bytes.len() {
+            return None;
+        }
+        match reader.field()? {
+            Ok((field, value)) if *field == **name => values.push(value),
+            Ok(_) => return None,
+            Err(error) => return Some(Err(error)),
+        }
+    }
+    (reader.at == reader.bytes.len()).then_some(Ok(values))
 }
 
 /// A JS number as `JSON.parse` of its `JSON.stringify` text would give it to serde: integers

@@ -277,6 +277,37 @@ async fn an_update_takes_any_key_and_refuses_changes_that_are_not_a_json_object(
     assert_eq!(json(&todos.get(js(json!("é"))).unwrap())["n"], json!(1), "nothing refused was applied");
 }
 
+/// Updates that set the same fields as the one before take its field names (src/update_input.rs):
+/// the same names, fewer, more, the same in another order and a refused value in between all
+/// set exactly what they name.
+#[wasm_bindgen_test]
+async fn updates_setting_the_fields_of_the_one_before_or_others_set_what_they_name() {
+    let client = memory_client().await;
+    let todos = todos(&client, json!([{"id": "a", "n": 0, "done": false, "title": "t"}])).await;
+    let (n, text) = (|n: u32| JsValue::from(n), |s: &str| JsValue::from(s));
+    let steps = [
+        (object(&[("n", n(1)), ("done", true.into())]), json!({"id": "a", "n": 1, "done": true, "title": "t"})),
+        (object(&[("n", n(2)), ("done", false.into())]), json!({"id": "a", "n": 2, "done": false, "title": "t"})),
+        (object(&[("n", n(3))]), json!({"id": "a", "n": 3, "done": false, "title": "t"})),
+        (object(&[("n", n(4)), ("title", text("u"))]), json!({"id": "a", "n": 4, "done": false, "title": "u"})),
+        (object(&[("title", text("v")), ("n", n(5))]), json!({"id": "a", "n": 5, "done": false, "title": "v"})),
+        (
+            object(&[("title", text("w")), ("n", n(6)), ("extra", js(json!([1])))]),
+            json!({"id": "a", "n": 6, "done": false, "title": "w", "extra": [1]}),
+        ),
+    ];
+    for (changes, after) in steps {
+        todos.update(js(json!("a")), changes, JsValue::UNDEFINED).unwrap();
+        assert_eq!(json(&todos.get(js(json!("a"))).unwrap()), after);
+    }
+    let refused = object(&[("title", text("x")), ("n", js_sys::BigInt::from(7u32).into()), ("extra", js(json!([2])))]);
+    expect_error(todos.update(js(json!("a")), refused, JsValue::UNDEFINED), "InvalidArgumentError");
+    let changes = object(&[("title", text("y")), ("n", n(8)), ("extra", JsValue::NULL)]);
+    todos.update(js(json!("a")), changes, JsValue::UNDEFINED).unwrap();
+    let after = json!({"id": "a", "n": 8, "done": false, "title": "y", "extra": null});
+    assert_eq!(json(&todos.get(js(json!("a"))).unwrap()), after, "the refused update changed nothing");
+}
+
 #[wasm_bindgen_test]
 async fn a_snapshot_keeps_its_identity_until_the_data_changes() {
     let client = memory_client().await;

@@ -42,6 +42,12 @@ impl Fields {
         Fields { shape: shape(&names), values: values.into_boxed_slice() }
     }
 
+    /// Fields named as `shape` says (another record's, say), with these values in its order;
+    /// `None` unless there is one value per name.
+    pub fn with_shape(shape: &Shape, values: Vec<Value>) -> Option<Fields> {
+        (shape.len() == values.len()).then(|| Fields { shape: shape.clone(), values: values.into_boxed_slice() })
+    }
+
     pub fn len(&self) -> usize {
         self.values.len()
     }
@@ -281,6 +287,16 @@ pub(crate) mod tests {
 
     pub(crate) fn names(fields: &Fields) -> Vec<&str> {
         fields.keys().collect()
+    }
+
+    #[test]
+    fn fields_with_another_records_shape_take_its_names_in_its_order() {
+        let model = Fields::from_entries([("n", json!(1)), ("done", json!(false))]);
+        let made = Fields::with_shape(model.shape(), vec![json!(2), json!(true)]).unwrap();
+        assert_eq!(names(&made), ["n", "done"]);
+        assert_eq!(made, fields(json!({"n": 2, "done": true})));
+        assert!(Arc::ptr_eq(made.shape(), model.shape()));
+        assert!(Fields::with_shape(model.shape(), vec![json!(2)]).is_none(), "a value per name");
     }
 
     #[test]
