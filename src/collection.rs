@@ -78,15 +78,40 @@ impl Collection {
     }
 
     /// Sets `changes` (a shallow field update) on the record with `key`.
+    // Every error `updateOrError` returns is an `Error` (made by `From<Error>`); a transaction
+    // never is.
     pub fn update(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string | number")] key: JsValue,
         #[wasm_bindgen(unchecked_param_type = "Record<string, unknown>")] changes: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "MutationOptions")] options: JsValue,
     ) -> Result<TransactionHandle, JsValue> {
-        let update = crate::update_input::update_from_js(&key, &changes)?;
-        let op = MutationOp::Update { key: update.key, changes: update.changes };
-        Ok(self.transact_at(update.now, [op], &options)?)
+        let outcome = self.update_or_error(key, changes, options);
+        match outcome.is_instance_of::<js_sys::Error>() {
+            true => Err(outcome),
+            false => Ok(outcome.unchecked_into()),
+        }
+    }
+
+    /// `update`, returning the error it would throw rather than throwing it (what the
+    /// TypeScript layer calls, and throws the error itself). A call that may throw returns its
+    /// value through wasm-bindgen's reference table: two crossings more per update.
+    #[wasm_bindgen(js_name = updateOrError, unchecked_return_type = "Transaction | TandemError")]
+    pub fn update_or_error(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string | number")] key: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "Record<string, unknown>")] changes: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "MutationOptions")] options: JsValue,
+    ) -> JsValue {
+        let update = |key, changes, options| -> Result<TransactionHandle, Error> {
+            let update = crate::update_input::update_from_js(key, changes)?;
+            let op = MutationOp::Update { key: update.key, changes: update.changes };
+            self.transact_at(update.now, [op], options)
+        };
+        match update(&key, &changes, &options) {
+            Ok(transaction) => transaction.into(),
+            Err(error) => error.into(),
+        }
     }
 
     /// Deletes one record or several, in one transaction.

@@ -48,6 +48,13 @@ async fn refused_mutations_throw_errors_with_a_stable_name_and_their_context() {
 
     let e = expect_error(todos.update(js(json!("zz")), js(json!({"x": 1})), JsValue::UNDEFINED), "MissingKeyError");
     assert_eq!((get_str(&e, "collection"), get_str(&e, "key")), ("todos".into(), "zz".into()));
+    // What the TypeScript layer calls: the same error, returned; a transaction when it works.
+    let returned = todos.update_or_error(js(json!("zz")), js(json!({"x": 1})), JsValue::UNDEFINED);
+    let e = expect_error(Err::<(), _>(returned), "MissingKeyError");
+    assert_eq!((get_str(&e, "collection"), get_str(&e, "key")), ("todos".into(), "zz".into()));
+    let returned = todos.update_or_error(js(json!("a")), js(json!({"x": 1})), JsValue::UNDEFINED);
+    assert!(!returned.is_instance_of::<js_sys::Error>() && get_str(&returned, "id").starts_with(&client.client_id()));
+    assert_eq!(json(&todos.get(js(json!("a"))).unwrap()), json!({"id": "a", "title": "x", "x": 1}));
 
     let e = expect_error(
         todos.insert(js(json!([{"id": "b"}, {"title": "no id"}])), JsValue::UNDEFINED),

@@ -139,7 +139,10 @@ export class Collection<T extends object = TandemRecord> {
     if (isCollecting()) {
       return this.#collect([{ type: 'update', collection: this.id, key, changes: fields }], options)
     }
-    return this.#runtime.update(key, fields, normaliseOptions(options))
+    // Returned rather than thrown by the runtime: a call that may throw costs two more crossings.
+    const transaction = this.#runtime.updateOrError(key, fields, normaliseOptions(options))
+    if (transaction instanceof Error) throw transaction
+    return transaction
   }
 
   /** Deletes one record or several, in one transaction. */
