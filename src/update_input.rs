@@ -158,23 +158,15 @@ pub fn update_from_js(key: &JsValue, changes: &JsValue) -> Result<UpdateInput, E
     }
 }
 
-/// `None` if the encoding is not what `writeUpdate` writes (it always is). Fields named as
-/// `last_shape` are read into it; `last_shape` becomes the shape of these.
+/// `None` if the encoding is not what `writeUpdate` writes (it always is). The fields are offered
+/// `last_shape` (see [`Fields::from_entries_like`]); it becomes theirs.
 fn decode(bytes: &[u8], last_shape: &mut Option<Shape>) -> Option<Result<UpdateInput, Error>> {
     let mut reader = Reader { bytes, at: 0 };
     let now = f64::from_le_bytes(reader.take(8)?.try_into().ok()?) as u64;
     let key = String::from(reader.str()?);
-    if let Some(shape) = last_shape.as_ref() {
-        let fields_at = reader.at;
-        match values_named_as(&mut reader, shape) {
-            Some(Ok(values)) => return Some(Ok(UpdateInput { now, key, changes: Fields::with_shape(shape, values)? })),
-            Some(Err(error)) => return Some(Err(error)),
-            None => reader.at = fields_at,
-        }
-    }
     // Read as the fields are made, with no list of them in between.
     let mut failed: Option<Option<Error>> = None;
-    let fields = Fields::from_entries(std::iter::from_fn(|| {
+    let fields = Fields::from_entries_like(last_shape.as_ref(), std::iter::from_fn(|| {
         if reader.at == bytes.len() {
             return None;
         }
@@ -197,23 +189,6 @@ fn decode(bytes: &[u8], last_shape: &mut Option<Shape>) -> Option<Result<UpdateI
         }
         Some(error) => error.map(Err),
     }
-}
-
-/// The values of the fields if they are named as `shape`, in its order; `None` if they are not
-/// (or the encoding is malformed), with the reader somewhere in them.
-fn values_named_as(reader: &mut Reader, shape: &Shape) -> Option<Result<Vec<Value>, Error>> {
-    let mut values = Vec::with_capacity(shape.len());
-    for name in shape.iter() {
-        if reader.at == reader.bytes.len() {
-            return None;
-        }
-        match reader.field()? {
-            Ok((field, value)) if *field == **name => values.push(value),
-            Ok(_) => return None,
-            Err(error) => return Some(Err(error)),
-        }
-    }
-    (reader.at == reader.bytes.len()).then_some(Ok(values))
 }
 
 /// A JS number as `JSON.parse` of its `JSON.stringify` text would give it to serde: integers

@@ -42,12 +42,6 @@ impl Fields {
         Fields { shape: shape(&names), values: values.into_boxed_slice() }
     }
 
-    /// Fields named as `shape` says (another record's, say), with these values in its order;
-    /// `None` unless there is one value per name.
-    pub fn with_shape(shape: &Shape, values: Vec<Value>) -> Option<Fields> {
-        (shape.len() == values.len()).then(|| Fields { shape: shape.clone(), values: values.into_boxed_slice() })
-    }
-
     pub fn len(&self) -> usize {
         self.values.len()
     }
@@ -289,14 +283,36 @@ pub(crate) mod tests {
         fields.keys().collect()
     }
 
+    /// Entries named as the shape offered share it; any other names (fewer, more, another
+    /// order, a repeat) make the record they would without it.
     #[test]
-    fn fields_with_another_records_shape_take_its_names_in_its_order() {
-        let model = Fields::from_entries([("n", json!(1)), ("done", json!(false))]);
-        let made = Fields::with_shape(model.shape(), vec![json!(2), json!(true)]).unwrap();
-        assert_eq!(names(&made), ["n", "done"]);
-        assert_eq!(made, fields(json!({"n": 2, "done": true})));
-        assert!(Arc::ptr_eq(made.shape(), model.shape()));
-        assert!(Fields::with_shape(model.shape(), vec![json!(2)]).is_none(), "a value per name");
+    fn entries_named_as_the_shape_offered_share_it_and_others_make_their_own() {
+        let entries = |list: &[(&'static str, i64)]| list.iter().map(|&(n, v)| (n, json!(v))).collect::<Vec<_>>();
+        let like = Fields::from_entries(entries(&[("n", 1), ("done", 0)]));
+        let same = Fields::from_entries_like(Some(like.shape()), entries(&[("n", 2), ("done", 1)]));
+        assert!(Arc::ptr_eq(same.shape(), like.shape()));
+        assert_eq!(same, fields(json!({"n": 2, "done": 1})));
+        let many: Vec<(&'static str, i64)> = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q"]
+            .iter()
+            .zip(0..)
+            .map(|(&n, v)| (n, v))
+            .collect();
+        let wide = Fields::from_entries(entries(&many));
+        for list in [
+            vec![("n", 3)],
+            vec![("n", 3), ("done", 1), ("x", 2)],
+            vec![("done", 1), ("n", 3)],
+            vec![("n", 3), ("n", 4), ("done", 1)],
+            vec![],
+            [many.clone(), vec![("a", 9)]].concat(),
+        ] {
+            let hinted = Fields::from_entries_like(Some(like.shape()), entries(&list));
+            let plain = Fields::from_entries(entries(&list));
+            assert_eq!(names(&hinted), names(&plain), "{list:?}");
+            assert_eq!(hinted, plain, "{list:?}");
+            let wide_hinted = Fields::from_entries_like(Some(wide.shape()), entries(&list));
+            assert_eq!((names(&wide_hinted), &wide_hinted), (names(&plain), &plain), "{list:?}");
+        }
     }
 
     #[test]

@@ -43,10 +43,35 @@ impl Fields {
     /// Fields from names and values in order; a repeated name keeps its first place and its
     /// last value, as `JSON.parse` does.
     pub fn from_entries<'a>(entries: impl IntoIterator<Item = (&'a str, Value)>) -> Fields {
-        let (mut names, mut values) = (Names::with_capacity(8), Values::with_capacity(8));
-        let mut seen = None;
+        Fields::from_entries_like(None, entries)
+    }
+
+    /// [`Fields::from_entries`], for entries likely named as `like` (another record's shape,
+    /// such as the last update's): while their names are its names in its order, they share
+    /// it, with no name looked up and no list of names made.
+    pub fn from_entries_like<'a>(like: Option<&Shape>, entries: impl IntoIterator<Item = (&'a str, Value)>) -> Fields {
+        let like_names: &[FieldName] = like.map_or(&[], |like| like);
+        let mut values = Values::with_capacity(like.map_or(8, |like| like.len()));
+        // Filled once the entries leave `like`'s names: with the ones they matched (each once; a
+        // later repeat of one is found in the list), then theirs.
+        let (mut names, mut seen, mut alike) = (Names::new(), None, true);
         for (name, value) in entries {
+            if alike && values.len() < like_names.len() && *like_names[values.len()] == *name {
+                values.push(value);
+                continue;
+            }
+            if alike {
+                alike = false;
+                names.extend_from_slice(&like_names[..values.len()]);
+            }
             push_last_wins(&mut names, &mut values, &mut seen, field_name(name), value);
+        }
+        match like {
+            Some(like) if alike && values.len() == like.len() => {
+                return Fields { shape: like.clone(), values: values.into_boxed_slice() };
+            }
+            _ if alike => names.extend_from_slice(&like_names[..values.len()]),
+            _ => {}
         }
         Fields { shape: shape(&names), values: values.into_boxed_slice() }
     }
