@@ -9,19 +9,22 @@
 //! only local writes. (A nested map per entry would be more "Automerge-native", but costs three
 //! ops per write: a 10k-op batch took ~5x longer.)
 //!
-//! A big write is not made through an Automerge transaction (which inserts its puts into the
-//! document's op columns one at a time, ~20 µs each): its change is encoded directly from the
-//! resolved view (which keeps, per key, the ids of the values an overwrite must name as `pred`),
-//! stored and acknowledged, and applied to the document in one batched merge, on another thread
-//! while the commit goes to disk (`catch_up`). The change has the same hash a transaction of the
-//! same puts would give it (a test checks it). Small writes, where that merge's walk over the document
-//! would cost more than the puts, still use a transaction.
+//! A write is not made through an Automerge transaction (which inserts its puts into the
+//! document's op columns one at a time: 30-70 µs for a one-op write, more as history grows): its
+//! change is encoded directly from the resolved view (which keeps, per key, the ids of the values
+//! an overwrite must name as `pred`), in ~2 µs, then stored, acknowledged and broadcast. Changes
+//! are applied to the Automerge document later, many in one batched merge (`catch_up`), which
+//! the workspace actor runs on another thread while writes go on. A merge walks every op of the
+//! root map once, so it waits until the changes it applies number a fiftieth of the document's
+//! ops (at least `CATCH_UP_MIN_OPS`): the walk then costs ~50 × 0.1-0.25 µs a written op. The
+//! resolved view (`get`, `data`, `heads`) is always current; readers of the history
+//! (`known_heads`, `ops_since`, `data_at`, `history`) need `catch_up` first. An encoded change has
+//! the hash a transaction of the same puts would give it (a test checks it).
 
 use std::collections::{BTreeSet, HashMap};
 use std::num::NonZeroU64;
 
 use automerge::legacy::{self, OpId};
-use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{ActorId, Automerge, AutomergeError, Change, ChangeHash, ExpandedChange, ObjId, PatchAction, Prop, ReadDoc, ScalarValue, Value as AmValue, ROOT};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -125,13 +128,18 @@ pub struct Document {
     state: HashMap<String, Slot>,
     /// Local changes built but not yet applied to `doc` (see [`Document::apply_local`]).
     unapplied: Vec<Change>,
+    /// The heads once every local change is applied (`doc` may be behind, or away catching up).
+    heads: Vec<ChangeHash>,
+    /// `doc` is on another thread (between `take_for_catch_up` and `put_back`).
+    away: bool,
     /// This server's latest change sequence number in `doc` (plus `unapplied`).
     seq: u64,
     /// The highest op counter in `doc` (plus `unapplied`): the next change starts after it.
     max_op: u64,
-    /// Tests: encode every change directly, however small.
-    force_encode: bool,
 }
+
+/// The fewest local ops worth a batched merge into the document (see the module docs).
+const CATCH_UP_MIN_OPS: u64 = 256;
 
 /// A key's resolved entry, and the ids of every value the document holds for it (its
 /// conflicts): the `pred` of the next op that overwrites the key.
@@ -154,9 +162,10 @@ impl Document {
             actor,
             state: HashMap::new(),
             unapplied: Vec::new(),
+            heads: Vec::new(),
+            away: false,
             seq: 0,
             max_op: 0,
-            force_encode: false,
         }
     }
 
@@ -188,7 +197,9 @@ impl Document {
                 seq = seq.max(meta.seq);
             }
         }
-        let mut d = Document { workspace: workspace.to_owned(), actor, doc, state: HashMap::new(), unapplied: Vec::new(), seq, max_op, force_encode: false };
+        let heads = doc.get_heads();
+        let mut d =
+            Document { workspace: workspace.to_owned(), actor, doc, state: HashMap::new(), unapplied: Vec::new(), heads, away: false, seq, max_op };
         d.rebuild_state()?;
         Ok(d)
     }
@@ -211,11 +222,7 @@ impl Document {
 
     /// The heads once every local change is applied.
     pub fn heads(&self) -> Vec<ChangeHash> {
-        match self.unapplied.last() {
-            // A local change depends on all the heads before it.
-            Some(c) => vec![c.hash()],
-            None => self.doc.get_heads(),
-        }
+        self.heads.clone()
     }
 
     pub fn get(&self, key: &str) -> Option<&Entry> {
@@ -235,26 +242,22 @@ impl Document {
             .collect()
     }
 
-    pub fn save(&self) -> Vec<u8> {
-        debug_assert!(self.unapplied.is_empty(), "save after catch_up");
-        self.doc.save()
-    }
-
-    /// A copy of the Automerge document, to save on another thread.
-    pub fn snapshot_copy(&self) -> Automerge {
-        debug_assert!(self.unapplied.is_empty(), "copy after catch_up");
-        self.doc.clone()
-    }
-
     /// How many ops of local changes wait to be applied to the Automerge document.
     pub fn unapplied_ops(&self) -> usize {
         self.unapplied.iter().map(Change::len).sum()
     }
 
+    /// Whether enough local changes wait for a batched merge to be worth its walk over the
+    /// document (see the module docs).
+    pub fn catch_up_due(&self) -> bool {
+        self.unapplied_ops() as u64 >= CATCH_UP_MIN_OPS.max(self.max_op / 50)
+    }
+
     /// Applies the local changes built since the last call to the Automerge document. Every
-    /// reader of the document history (`known_heads`, `ops_since`, `data_at`, `history`, `save`)
-    /// needs this first; the resolved state (`get`, `data`, `heads`) does not.
+    /// reader of the document history (`known_heads`, `ops_since`, `data_at`, `history`) needs
+    /// this first; the resolved state (`get`, `data`, `heads`) does not.
     pub fn catch_up(&mut self) -> Result<(), DocumentError> {
+        debug_assert!(!self.away, "catch_up while the document is away");
         let changes = std::mem::take(&mut self.unapplied);
         if changes.is_empty() {
             return Ok(());
@@ -264,14 +267,19 @@ impl Document {
     }
 
     /// Moves the Automerge document and its unapplied changes out, so they can be applied on
-    /// another thread (while the same changes are written to disk); give them back with
-    /// [`Document::put_back`]. Nothing else may be called in between.
+    /// another thread; give the document back with [`Document::put_back`]. Meanwhile local
+    /// writes go on (they only need the resolved view), but nothing that reads the history may
+    /// be called, nor `catch_up` or `apply_remote`.
     pub fn take_for_catch_up(&mut self) -> (Automerge, Vec<Change>) {
+        debug_assert!(!self.away, "the document is away already");
+        self.away = true;
         (std::mem::take(&mut self.doc), std::mem::take(&mut self.unapplied))
     }
 
+    /// Takes the document back, with the changes it was taken with applied.
     pub fn put_back(&mut self, doc: Automerge) {
         self.doc = doc;
+        self.away = false;
     }
 
     /// Applies ops as one Automerge change. Ops must be validated; `fill` is the timestamp for
@@ -308,10 +316,8 @@ impl Document {
         if applied.is_empty() {
             return Ok(LocalOutcome { change: None, applied, superseded });
         }
-        // The change is encoded directly rather than through an Automerge transaction: a
-        // transaction inserts each put into the document's op columns one by one (~10-20 µs a
-        // put), while building the change is ~0.3 µs an op and applying it to the document
-        // later is one batched merge (see `catch_up`). Ops go in key order (the order a
+        // The change is encoded directly rather than made by an Automerge transaction (see the
+        // module docs); `catch_up` applies it to the document later. Ops go in key order (the order a
         // transaction of sorted puts would have, so the change is the same) and only the last
         // write of a key repeated within the transaction is kept, as it is the one that stands.
         let mut order: Vec<usize> = (0..applied.len()).collect();
@@ -336,21 +342,8 @@ impl Document {
             })
             .collect();
         let message = (origin != &ChangeOrigin::default()).then(|| serde_json::to_string(origin).unwrap_or_default());
-        // Applying an encoded change walks every op of the root map once, history included
-        // (~0.1-0.25 µs an op; `max_op` is about their number), a transaction costs ~20 µs a
-        // put: small writes (every seed-001 op) take the latter.
-        let small = !self.force_encode && order.len() as u64 <= 16 + self.max_op / 50;
         let start_op = self.max_op + 1;
-        let local = if small {
-            self.catch_up()?;
-            let r = put_all(&mut self.doc, order.iter().map(|&i| applied[i].key.as_str()).zip(&envelopes), now_ms, message);
-            let hash = self.am(r)?;
-            let change = self.doc.get_change_by_hash(&hash).expect("a change just committed is in the document");
-            debug_assert_eq!((change.start_op().get(), change.seq()), (start_op, self.seq + 1));
-            self.seq = change.seq();
-            self.max_op = change.max_op();
-            LocalChange { hash, bytes: change.raw_bytes().to_vec(), ops: change.len() }
-        } else {
+        let local = {
             let operations = order
                 .iter()
                 .zip(&envelopes)
@@ -380,6 +373,8 @@ impl Document {
             let change = Change::from(expanded);
             self.seq += 1;
             self.max_op = change.max_op();
+            // A local change depends on all the heads before it.
+            self.heads = vec![change.hash()];
             let local = LocalChange { hash: change.hash(), bytes: change.raw_bytes().to_vec(), ops: change.len() };
             self.unapplied.push(change);
             local
@@ -421,6 +416,7 @@ impl Document {
             }
         }
         let after = self.doc.get_heads();
+        self.heads = after.clone();
         let mut ops = Vec::new();
         if before != after {
             for key in self.touched_keys(&before, &after) {
@@ -527,20 +523,6 @@ impl Document {
     }
 }
 
-/// One Automerge transaction of puts in the root map (the change a small write makes).
-fn put_all<'a>(doc: &mut Automerge, puts: impl Iterator<Item = (&'a str, &'a String)>, now_ms: i64, message: Option<String>) -> Result<ChangeHash, AutomergeError> {
-    let mut tx = doc.transaction();
-    for (key, envelope) in puts {
-        tx.put(ROOT, key, envelope.as_str())?;
-    }
-    let mut options = CommitOptions::default().with_time(now_ms);
-    if let Some(m) = message {
-        options = options.with_message(m);
-    }
-    let (hash, _) = tx.commit_with(options);
-    Ok(hash.expect("a transaction with puts produces a change"))
-}
-
 /// How one write is stored: see the module docs.
 #[derive(Serialize)]
 struct Envelope<'a> {
@@ -625,7 +607,6 @@ mod tests {
         use automerge::transaction::{CommitOptions, Transactable};
         let o = ChangeOrigin { tx: Some("t".into()), client: Some("c".into()) };
         let mut d = Document::new("w", b"server-a");
-        d.force_encode = true;
         let mut reference = Automerge::new().with_actor(ActorId::from(&b"server-a"[..]));
         let mut other = Document::new("w", b"server-b");
         let check = |d: &mut Document, reference: &mut Automerge, ops: Vec<Op>, time: i64| {
@@ -672,7 +653,6 @@ mod tests {
     #[test]
     fn a_key_repeated_in_one_transaction_is_written_once_with_its_last_value() {
         let mut d = Document::new("w", b"a");
-        d.force_encode = true;
         let o = ChangeOrigin::default();
         let ops = vec![Op::put("k", json!(1), Some(5)), Op::put("j", json!(0), Some(5)), Op::put("k", json!(2), Some(6))];
         let out = d.apply_local(ops, 0, &o, 0).unwrap();

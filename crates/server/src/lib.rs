@@ -6,6 +6,7 @@
 //! real thing on a loopback port.
 
 pub mod auth;
+pub mod background;
 pub mod config;
 pub mod document;
 pub mod http;

@@ -27,10 +27,6 @@ pub use tandem_core::protocol::close_code;
 /// Commands staged per group commit at most (bounds the latency one batch adds).
 const MAX_BATCH: usize = 512;
 
-/// Staged ops applied to the document on the actor's own thread during a commit; more go to a
-/// blocking thread.
-const INLINE_CATCH_UP_OPS: usize = 256;
-
 #[derive(Debug, Clone, Copy)]
 pub struct CloseReason {
     pub code: u16,
@@ -186,7 +182,7 @@ impl Registry {
             since_compact: 0,
             subs: HashMap::new(),
             init_cache: None,
-            compacting: None,
+            catching_up: None,
         };
         let registry = self.actors.clone();
         tokio::spawn(actor.run(rx, registry, generation));
@@ -294,9 +290,11 @@ struct Actor {
     since_compact: u64,
     subs: HashMap<u64, Subscriber>,
     init_cache: Option<Utf8Bytes>,
-    /// A snapshot being saved in the background.
-    compacting: Option<tokio::task::JoinHandle<()>>,
+    /// The Automerge document on a background thread, being caught up (and maybe saved).
+    catching_up: Option<CatchUpTask>,
 }
+
+type CatchUpTask = oneshot::Receiver<(automerge::Automerge, Result<(), automerge::AutomergeError>)>;
 
 pub fn now_us() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
@@ -347,7 +345,12 @@ impl Actor {
             for cmd in cmds.drain(..) {
                 match cmd {
                     Command::Write { source, write } => self.stage_write(&mut pending, source, write),
-                    Command::Remote { change, reply } => self.stage_remote(&mut pending, change, reply),
+                    Command::Remote { change, reply } => {
+                        // Merging it needs the whole history in the document.
+                        self.flush(&mut pending).await;
+                        self.ensure_history().await;
+                        self.stage_remote(&mut pending, change, reply);
+                    }
                     other => {
                         // Reads and subscriptions must see only what is on disk.
                         self.flush(&mut pending).await;
@@ -357,7 +360,7 @@ impl Actor {
             }
             self.flush(&mut pending).await;
         }
-        self.finish_compaction().await;
+        self.finish_catch_up().await;
     }
 
     async fn load(&mut self) -> Result<(), WorkspaceError> {
@@ -617,33 +620,13 @@ impl Actor {
         p.acks.clear();
         let changes = batch.changes.len() as u64;
         let (webhooks, nats) = (!batch.webhooks.is_empty(), !batch.nats.is_empty());
-        let mut doc_failed = false;
-        let mut catch_up = None;
         let result = if batch.is_empty() {
-            doc_failed = self.catch_up_inline();
             Ok(())
         } else {
             let store = self.shared.store.clone();
             let name = self.name.clone();
-            let commit = tokio::task::spawn_blocking(move || store.commit(&name, &batch));
-            // While the batch goes to disk, apply its local changes to the Automerge document
-            // (they were only encoded when staged): the two overlap instead of adding up, and a
-            // big batch is acknowledged without waiting for it (nothing below reads the history).
-            if self.doc.unapplied_ops() > INLINE_CATCH_UP_OPS {
-                let (mut am, changes) = self.doc.take_for_catch_up();
-                catch_up = Some(tokio::task::spawn_blocking(move || {
-                    let r = am.apply_changes(changes);
-                    (am, r)
-                }));
-            } else {
-                doc_failed = self.catch_up_inline();
-            }
-            commit.await.unwrap_or_else(|_| Err(StoreError::Injected))
+            tokio::task::spawn_blocking(move || store.commit(&name, &batch)).await.unwrap_or_else(|_| Err(StoreError::Injected))
         };
-        if result.is_err() {
-            // Get the document back before the reload below replaces it.
-            self.finish_catch_up(catch_up.take()).await;
-        }
         match result {
             Ok(()) => {
                 if changes > 0 {
@@ -659,20 +642,27 @@ impl Actor {
                 for effect in effects {
                     self.run_effect(effect);
                 }
-                doc_failed |= self.finish_catch_up(catch_up.take()).await;
-                if doc_failed {
-                    // Cannot happen short of a bug; what is on disk is right, so rebuild from it.
-                    if let Err(e) = self.load().await {
-                        error!(workspace = %self.name, error = %e, "reload after a failed catch-up failed");
+                // Only now, with everything staged on disk, may the document go to another
+                // thread: a snapshot saved there covers exactly the committed changes.
+                self.take_back_if_done().await;
+                if self.catching_up.is_none() {
+                    if self.since_compact >= self.shared.compact_every {
+                        self.since_compact = 0;
+                        self.start_catch_up(Some(self.next_seq.saturating_sub(1)));
+                    } else if self.doc.catch_up_due() {
+                        self.start_catch_up(None);
                     }
-                }
-                if self.since_compact >= self.shared.compact_every {
-                    self.compact().await;
                 }
             }
             Err(e) => {
                 error!(workspace = %self.name, error = %e, "commit failed; nothing acknowledged or broadcast");
-                // The in-memory document holds the failed changes: go back to what is on disk.
+                // The in-memory state holds the failed changes: go back to what is on disk (the
+                // document comes back first, so a failed reload leaves one in place).
+                if let Some(task) = self.catching_up.take() {
+                    if let Ok((am, _)) = task.await {
+                        self.doc.put_back(am);
+                    }
+                }
                 if let Err(e) = self.load().await {
                     error!(workspace = %self.name, error = %e, "reload after failed commit failed");
                 }
@@ -693,31 +683,83 @@ impl Actor {
         }
     }
 
-    /// Waits for a catch-up started on a blocking thread and takes the document back; `true`
-    /// if applying failed.
-    async fn finish_catch_up(&mut self, task: Option<tokio::task::JoinHandle<(automerge::Automerge, Result<(), automerge::AutomergeError>)>>) -> bool {
-        let Some(task) = task else { return false };
-        match task.await {
-            Ok((am, r)) => {
-                self.doc.put_back(am);
-                if let Err(e) = r {
-                    error!(workspace = %self.name, error = %e, "applying local changes to the document failed");
-                    return true;
-                }
-                false
+    /// Applies the document's unapplied local changes on a background thread while writes go on
+    /// (see document.rs); with `compact_upto`, then saves the caught-up document as the
+    /// workspace's snapshot, covering the changes stored up to that seq (a save costs
+    /// milliseconds on a big document, which every write behind it would wait for). Only with
+    /// nothing staged, and one at a time.
+    fn start_catch_up(&mut self, compact_upto: Option<u64>) {
+        debug_assert!(self.catching_up.is_none(), "one catch-up at a time");
+        let (mut am, changes) = self.doc.take_for_catch_up();
+        let store = self.shared.store.clone();
+        let name = self.name.clone();
+        let runtime = tokio::runtime::Handle::current();
+        self.catching_up = Some(crate::background::spawn_low_priority("tandem-catch-up", move || {
+            let applied = if changes.is_empty() { Ok(()) } else { am.apply_changes(changes) };
+            if let (Ok(()), Some(upto)) = (&applied, compact_upto) {
+                let saved = am.save();
+                // The write itself at normal priority: it holds the store's write lock, which
+                // every commit waits for.
+                let write = runtime.spawn_blocking(move || match store.compact(&name, upto, &saved) {
+                    Ok(()) => debug!(workspace = %name, upto, "compacted"),
+                    // Nothing lost: the changes stay stored individually until the next compaction.
+                    Err(e) => warn!(workspace = %name, error = %e, "compaction failed (changes stay stored individually)"),
+                });
+                let _ = runtime.block_on(write);
             }
-            Err(_) => true,
+            (am, applied)
+        }));
+    }
+
+    /// Waits for a catch-up on another thread, if any, and takes the document back. Only
+    /// with nothing staged: if applying failed, the document is rebuilt from disk.
+    async fn finish_catch_up(&mut self) {
+        let Some(task) = self.catching_up.take() else { return };
+        self.take_back(task.await.ok()).await;
+    }
+
+    /// [`Actor::finish_catch_up`], if the catch-up is done already.
+    async fn take_back_if_done(&mut self) {
+        let Some(task) = &mut self.catching_up else { return };
+        let done = match task.try_recv() {
+            Ok(done) => Some(done),
+            Err(oneshot::error::TryRecvError::Empty) => return,
+            Err(oneshot::error::TryRecvError::Closed) => None,
+        };
+        self.catching_up = None;
+        self.take_back(done).await;
+    }
+
+    /// `None`: the catch-up thread died, and the document with it.
+    async fn take_back(&mut self, done: Option<(automerge::Automerge, Result<(), automerge::AutomergeError>)>) {
+        let failure = match done {
+            Some((am, applied)) => {
+                self.doc.put_back(am);
+                applied.err().map(|e| e.to_string())
+            }
+            None => Some("the catch-up thread stopped".to_owned()),
+        };
+        if let Some(e) = failure {
+            self.rebuild_after(e).await;
         }
     }
 
-    /// Applies the staged local changes to the document on this thread; `true` if that failed.
-    fn catch_up_inline(&mut self) -> bool {
-        match self.doc.catch_up() {
-            Ok(()) => false,
-            Err(e) => {
-                error!(workspace = %self.name, error = %e, "applying local changes to the document failed");
-                true
-            }
+    /// Brings the Automerge document up to date, for the readers of its history. Only with
+    /// nothing staged.
+    async fn ensure_history(&mut self) -> &Document {
+        self.finish_catch_up().await;
+        if let Err(e) = self.doc.catch_up() {
+            self.rebuild_after(e.to_string()).await;
+        }
+        &self.doc
+    }
+
+    /// Applying committed changes to the document cannot fail short of a bug; if it does, what
+    /// is on disk is right, so the document is rebuilt from it.
+    async fn rebuild_after(&mut self, error: String) {
+        error!(workspace = %self.name, error, "applying local changes to the document failed; reloading it");
+        if let Err(e) = self.load().await {
+            error!(workspace = %self.name, error = %e, "reload after a failed catch-up failed");
         }
     }
 
@@ -772,37 +814,6 @@ impl Actor {
         }
     }
 
-    /// Saves a snapshot of the document in the background: writes go on meanwhile (a save
-    /// costs milliseconds on a big document, which every write behind it would wait for).
-    /// One at a time; the snapshot is of a copy taken now, so it covers exactly the changes
-    /// stored up to now and the later ones stay stored individually.
-    async fn compact(&mut self) {
-        if self.compacting.as_ref().is_some_and(|h| !h.is_finished()) {
-            return;
-        }
-        let doc = self.doc.snapshot_copy();
-        let upto = self.next_seq.saturating_sub(1);
-        let store = self.shared.store.clone();
-        let name = self.name.clone();
-        self.since_compact = 0;
-        self.compacting = Some(tokio::task::spawn_blocking(move || {
-            let saved = doc.save();
-            match store.compact(&name, upto, &saved) {
-                Ok(()) => debug!(workspace = %name, upto, "compacted"),
-                // Nothing lost: the changes stay stored individually until the next compaction.
-                Err(e) => warn!(workspace = %name, error = %e, "compaction failed (changes stay stored individually)"),
-            }
-        }));
-    }
-
-    /// Waits for a background compaction (before deleting the workspace, or letting go of the
-    /// database).
-    async fn finish_compaction(&mut self) {
-        if let Some(h) = self.compacting.take() {
-            let _ = h.await;
-        }
-    }
-
     fn init_text(&mut self) -> Utf8Bytes {
         if let Some(t) = &self.init_cache {
             return t.clone();
@@ -835,8 +846,11 @@ impl Actor {
                 if let Err(e) = self.ensure_exists().await {
                     return drop(reply.send(Err(e)));
                 }
+                let current = hex_heads(&self.doc.heads());
                 let first = match resume.filter(|_| v1) {
-                    Some(since) => match self.doc.known_heads(&since) {
+                    // Seen everything already: no need for the history.
+                    Some(since) if since == current => Some(text(&ServerMessage::Changes { since, ops: Vec::new(), heads: current })),
+                    Some(since) => match self.ensure_history().await.known_heads(&since) {
                         Ok(Some(hashes)) => match self.doc.ops_since(&hashes) {
                             Ok(ops) => Some(text(&ServerMessage::Changes { since, ops, heads: hex_heads(&self.doc.heads()) })),
                             Err(e) => return drop(reply.send(Err(e.into()))),
@@ -877,6 +891,9 @@ impl Actor {
                 let _ = reply.send(r);
             }
             Command::History { limit, at, reply } => {
+                if self.exists {
+                    self.ensure_history().await;
+                }
                 let r = if !self.exists {
                     Err(WorkspaceError::NotFound { workspace: self.name.clone() })
                 } else if let Some(at) = at {
@@ -905,7 +922,7 @@ impl Actor {
             }
             Command::Delete { reply } => {
                 // A snapshot written after the delete would come back with the workspace.
-                self.finish_compaction().await;
+                self.finish_catch_up().await;
                 let conns: Vec<u64> = self.subs.keys().copied().collect();
                 for conn in conns {
                     self.kick(conn, CloseReason { code: close_code::WORKSPACE_DELETED, reason: "workspace deleted" });

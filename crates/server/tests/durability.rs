@@ -46,6 +46,49 @@ async fn restart_comes_back_with_the_same_state_and_heads_across_compactions() {
     assert_eq!(c.recv().await["type"], "ack");
 }
 
+/// Enough writes that the document is caught up on a background thread several times (every
+/// 256 ops at least) and compacted meanwhile: the history, a resume from old heads and a restart
+/// all see every write, and writes go on throughout.
+#[tokio::test]
+async fn history_resume_and_restart_see_every_write_made_while_the_document_catches_up_in_the_background() {
+    const WRITES: usize = 700;
+    let s = TestServer::start_with(|c| c.compact_every = 250).await;
+    let mut c = connect(&s.ws_url("w", "protocol=1"), &token("write")).await;
+    c.recv().await;
+    let mut heads_at_100 = Value::Null;
+    let mut last_heads = Value::Null;
+    for i in 0..WRITES {
+        c.tx("c", &format!("t{i}"), json!([{"key": format!("k{}", i % 10), "value": i}])).await;
+        let ack = c.recv_type("ack").await;
+        assert_eq!(ack["id"], format!("t{i}"));
+        if i == 99 {
+            heads_at_100 = ack["heads"].clone();
+        }
+        last_heads = ack["heads"].clone();
+    }
+    let (_, history) = get_json(&s.http("/v1/history/w"), &token("read")).await;
+    assert_eq!(history["total"], WRITES);
+
+    let heads_param = heads_at_100.as_array().unwrap().iter().map(|h| h.as_str().unwrap()).collect::<Vec<_>>().join(",");
+    let mut r = connect(&s.ws_url("w", &format!("protocol=1&heads={heads_param}")), &token("read")).await;
+    let changes = r.recv().await;
+    assert_eq!(changes["type"], "changes", "{changes}");
+    assert_eq!(changes["heads"], last_heads);
+    let got: Vec<(String, Value)> =
+        changes["ops"].as_array().unwrap().iter().map(|o| (o["key"].as_str().unwrap().to_owned(), o["value"].clone())).collect();
+    let want: Vec<(String, Value)> = (0..10).map(|k| (format!("k{k}"), json!(WRITES - 10 + k))).collect();
+    assert_eq!(got, want, "every key's last value since the 100th write");
+    drop((c, r));
+
+    let before = snapshot(s.addr, "w").await;
+    assert_eq!(before["heads"], last_heads);
+    let dir = s.stop().await;
+    let s = TestServer::start_in(dir, |c| c.compact_every = 250).await;
+    assert_eq!(snapshot(s.addr, "w").await, before);
+    let (_, history) = get_json(&s.http("/v1/history/w"), &token("read")).await;
+    assert_eq!(history["total"], WRITES);
+}
+
 #[tokio::test]
 async fn binary_refuses_to_start_without_a_jwt_secret() {
     let out = Command::new(env!("CARGO_BIN_EXE_tandem-server"))
