@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod background;
+pub mod committer;
 pub mod config;
 pub mod document;
 pub mod http;
@@ -27,6 +28,7 @@ use tokio::sync::{watch, Notify};
 
 pub use crate::config::Config;
 use crate::auth::Authenticator;
+use crate::committer::Committer;
 use crate::store::{Store, StoreError};
 use crate::workspace::{Registry, Shared};
 
@@ -71,8 +73,10 @@ impl AppState {
         let server_id = store.server_id()?;
         let webhook_notify = config.webhook.as_ref().map(|_| Arc::new(Notify::new()));
         let nats_notify = config.nats.as_ref().map(|_| Arc::new(Notify::new()));
+        let committer = Committer::start(store.clone()).map_err(|source| StoreError::Thread { source })?;
         let shared = Arc::new(Shared {
             store: store.clone(),
+            committer,
             server_id: server_id.clone(),
             auto_create: config.auto_create,
             compact_every: config.compact_every,

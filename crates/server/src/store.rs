@@ -40,6 +40,13 @@ pub enum StoreError {
     DataDir { path: String, source: std::io::Error },
     #[error("injected persistence failure (test hook)")]
     Injected,
+    /// The commit that took this workspace's batch with others failed.
+    #[error("storage error in workspace `{workspace}` (written with other workspaces' changes): {message}")]
+    Group { workspace: String, message: String },
+    #[error("workspace `{workspace}`: the store's writer has stopped (server shutting down?)")]
+    Stopped { workspace: String },
+    #[error("cannot start the store's writer thread: {source}")]
+    Thread { source: std::io::Error },
 }
 
 fn db_err<E: Into<redb::Error>>(workspace: &str) -> impl FnOnce(E) -> StoreError + '_ {
@@ -186,6 +193,12 @@ impl Store {
 
     /// Writes a whole batch in one durable transaction. Returns only once it is on disk.
     pub fn commit(&self, workspace: &str, batch: &CommitBatch) -> Result<(), StoreError> {
+        self.commit_all(&[(workspace, batch)])
+    }
+
+    /// Writes the batches of several workspaces in one durable transaction (one fsync for
+    /// all): all of them or none. Returns only once they are on disk.
+    pub fn commit_all(&self, batches: &[(&str, &CommitBatch)]) -> Result<(), StoreError> {
         if self
             .fail_commits
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -193,59 +206,12 @@ impl Store {
         {
             return Err(StoreError::Injected);
         }
-        let tx = self.begin_write(workspace)?;
-        {
-            if let Some(created) = batch.create {
-                let mut t = tx.open_table(WORKSPACES).map_err(db_err(workspace))?;
-                if t.get(workspace).map_err(db_err(workspace))?.is_none() {
-                    t.insert(workspace, created).map_err(db_err(workspace))?;
-                }
-            }
-            // Only the tables this batch writes: opening one costs a lookup per commit.
-            if !batch.changes.is_empty() {
-                let mut changes = tx.open_table(CHANGES).map_err(db_err(workspace))?;
-                for (seq, bytes) in &batch.changes {
-                    changes.insert((workspace, *seq), bytes.as_slice()).map_err(db_err(workspace))?;
-                }
-            }
-            if !batch.dedup.is_empty() {
-                let mut dedup = tx.open_table(DEDUP).map_err(db_err(workspace))?;
-                for (client, id, ack) in &batch.dedup {
-                    dedup.insert((workspace, client.as_str(), id.as_str()), ack.as_slice()).map_err(db_err(workspace))?;
-                }
-            }
-            if !batch.webhooks.is_empty() || !batch.nats.is_empty() {
-                // Outbox ids come from counters kept in META, never from the table's last row: rows
-                // are deleted once handled, and a reused id would hide behind a worker's cursor.
-                let mut meta = tx.open_table(META).map_err(db_err(workspace))?;
-                let mut counter = |name: &str, n: usize| -> Result<u64, StoreError> {
-                    if n == 0 {
-                        return Ok(0);
-                    }
-                    let start = match meta.get(name).map_err(db_err(workspace))? {
-                        Some(v) => u64::from_be_bytes(v.value().try_into().unwrap_or([0; 8])),
-                        None => 0,
-                    };
-                    meta.insert(name, (start + n as u64).to_be_bytes().as_slice()).map_err(db_err(workspace))?;
-                    Ok(start)
-                };
-                let first_hook = counter("webhook_next", batch.webhooks.len())?;
-                let first_nats = counter("nats_next", batch.nats.len())?;
-                if !batch.webhooks.is_empty() {
-                    let mut hooks = tx.open_table(WEBHOOK_OUTBOX).map_err(db_err(workspace))?;
-                    for (i, body) in batch.webhooks.iter().enumerate() {
-                        hooks.insert(first_hook + i as u64, body.as_slice()).map_err(db_err(workspace))?;
-                    }
-                }
-                if !batch.nats.is_empty() {
-                    let mut nats = tx.open_table(NATS_OUTBOX).map_err(db_err(workspace))?;
-                    for (i, change) in batch.nats.iter().enumerate() {
-                        nats.insert(first_nats + i as u64, (workspace, change.as_slice())).map_err(db_err(workspace))?;
-                    }
-                }
-            }
+        let first = batches.first().map_or("", |(workspace, _)| *workspace);
+        let tx = self.begin_write(first)?;
+        for (workspace, batch) in batches {
+            write_batch(&tx, workspace, batch)?;
         }
-        tx.commit().map_err(db_err(workspace))?;
+        tx.commit().map_err(db_err(first))?;
         Ok(())
     }
 
@@ -328,6 +294,60 @@ impl Store {
         tx.set_durability(Durability::Immediate).map_err(db_err(workspace))?;
         Ok(tx)
     }
+}
+
+/// Stages one workspace's batch in a write transaction.
+fn write_batch(tx: &redb::WriteTransaction, workspace: &str, batch: &CommitBatch) -> Result<(), StoreError> {
+    if let Some(created) = batch.create {
+        let mut t = tx.open_table(WORKSPACES).map_err(db_err(workspace))?;
+        if t.get(workspace).map_err(db_err(workspace))?.is_none() {
+            t.insert(workspace, created).map_err(db_err(workspace))?;
+        }
+    }
+    // Only the tables this batch writes: opening one costs a lookup per commit.
+    if !batch.changes.is_empty() {
+        let mut changes = tx.open_table(CHANGES).map_err(db_err(workspace))?;
+        for (seq, bytes) in &batch.changes {
+            changes.insert((workspace, *seq), bytes.as_slice()).map_err(db_err(workspace))?;
+        }
+    }
+    if !batch.dedup.is_empty() {
+        let mut dedup = tx.open_table(DEDUP).map_err(db_err(workspace))?;
+        for (client, id, ack) in &batch.dedup {
+            dedup.insert((workspace, client.as_str(), id.as_str()), ack.as_slice()).map_err(db_err(workspace))?;
+        }
+    }
+    if !batch.webhooks.is_empty() || !batch.nats.is_empty() {
+        // Outbox ids come from counters kept in META, never from the table's last row: rows
+        // are deleted once handled, and a reused id would hide behind a worker's cursor.
+        let mut meta = tx.open_table(META).map_err(db_err(workspace))?;
+        let mut counter = |name: &str, n: usize| -> Result<u64, StoreError> {
+            if n == 0 {
+                return Ok(0);
+            }
+            let start = match meta.get(name).map_err(db_err(workspace))? {
+                Some(v) => u64::from_be_bytes(v.value().try_into().unwrap_or([0; 8])),
+                None => 0,
+            };
+            meta.insert(name, (start + n as u64).to_be_bytes().as_slice()).map_err(db_err(workspace))?;
+            Ok(start)
+        };
+        let first_hook = counter("webhook_next", batch.webhooks.len())?;
+        let first_nats = counter("nats_next", batch.nats.len())?;
+        if !batch.webhooks.is_empty() {
+            let mut hooks = tx.open_table(WEBHOOK_OUTBOX).map_err(db_err(workspace))?;
+            for (i, body) in batch.webhooks.iter().enumerate() {
+                hooks.insert(first_hook + i as u64, body.as_slice()).map_err(db_err(workspace))?;
+            }
+        }
+        if !batch.nats.is_empty() {
+            let mut nats = tx.open_table(NATS_OUTBOX).map_err(db_err(workspace))?;
+            for (i, change) in batch.nats.iter().enumerate() {
+                nats.insert(first_nats + i as u64, (workspace, change.as_slice())).map_err(db_err(workspace))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, oneshot, Notify};
 use tracing::{debug, error, info, warn};
 
 use crate::document::{hex_heads, ChangeOrigin, Document, DocumentError, Entry, HistoryEntry};
+use crate::committer::Committer;
 use crate::store::{CommitBatch, Store, StoreError};
 
 /// WebSocket close codes (shared with clients through `tandem-core`).
@@ -121,6 +122,8 @@ pub enum Command {
 /// What every actor shares.
 pub struct Shared {
     pub store: Store,
+    /// Writes the group commits (of every workspace).
+    pub committer: Committer,
     pub server_id: Vec<u8>,
     pub auto_create: bool,
     pub compact_every: u64,
@@ -623,9 +626,7 @@ impl Actor {
         let result = if batch.is_empty() {
             Ok(())
         } else {
-            let store = self.shared.store.clone();
-            let name = self.name.clone();
-            tokio::task::spawn_blocking(move || store.commit(&name, &batch)).await.unwrap_or_else(|_| Err(StoreError::Injected))
+            self.shared.committer.commit(&self.name, batch).await
         };
         match result {
             Ok(()) => {
