@@ -12,9 +12,9 @@
 //   options: --rate=1000 --secs=5 --reps=3 --clients=10,100,500 --no-build --no-search
 import { execFileSync, spawn } from "node:child_process";
 import { accessSync, constants, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer, connect } from "node:net";
 import { join } from "node:path";
 import { log, machine, parseArgs, pkgVersion, ROOT, TMP } from "./lib/common.mjs";
+import { freePort, waitListening } from "./lib/ports.mjs";
 import { writeResults } from "./lib/report.mjs";
 
 const args = parseArgs();
@@ -39,28 +39,6 @@ mkdirSync(TMP, { recursive: true });
 const framesFile = join(TMP, "yjs-frames.json");
 const maxOps = rate * Math.max(secs, searchSecs);
 execFileSync(process.execPath, [join(ROOT, "bench/server/yjs-frames.mjs"), String(maxOps), framesFile], { stdio: "inherit" });
-
-async function freePort() {
-  const srv = createServer();
-  await new Promise((r) => srv.listen(0, "127.0.0.1", r));
-  const { port } = srv.address();
-  await new Promise((r) => srv.close(r));
-  return port;
-}
-
-async function waitListening(port, child, timeoutMs = 15_000) {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
-    const ok = await new Promise((resolve) => {
-      const s = connect(port, "127.0.0.1", () => { s.destroy(); resolve(true); });
-      s.on("error", () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`nothing listening on ${port}`);
-}
 
 /** Starts `system` on a fresh port and state; returns {url, pid, stop()}. */
 async function startServer(system) {

@@ -11,9 +11,9 @@
 // generators (tandem-bench, one per workspace) on core 1, the store on the repository's disk.
 import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { createServer, connect } from "node:net";
 import { join } from "node:path";
 import { log, parseArgs, ROOT, TMP } from "../lib/common.mjs";
+import { freePort, waitListening } from "../lib/ports.mjs";
 
 const args = parseArgs();
 const workspaces = Number(args.workspaces ?? 16);
@@ -28,26 +28,6 @@ if (!args["no-build"]) {
   execFileSync("cargo", ["build", "--release", "-p", "tandem-server"], { cwd: ROOT, stdio: "inherit" });
 }
 mkdirSync(TMP, { recursive: true });
-
-async function freePort() {
-  const srv = createServer();
-  await new Promise((r) => srv.listen(0, "127.0.0.1", r));
-  const { port } = srv.address();
-  await new Promise((r) => srv.close(r));
-  return port;
-}
-
-async function waitListening(port) {
-  for (let i = 0; i < 300; i++) {
-    const ok = await new Promise((resolve) => {
-      const s = connect(port, "127.0.0.1", () => { s.destroy(); resolve(true); });
-      s.on("error", () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`nothing listening on ${port}`);
-}
 
 /** The output of one tandem-bench process: its last line, JSON. */
 function runGenerator(url, pid) {
@@ -75,7 +55,7 @@ for (let rep = 0; rep < reps; rep++) {
     env: { ...process.env, TANDEM_JWT_SECRET: SECRET, TANDEM_LOG: "warn" }, stdio: ["ignore", "ignore", "inherit"],
   });
   try {
-    await waitListening(port);
+    await waitListening(port, server);
     const rows = await Promise.all(Array.from({ length: workspaces }, (_, i) => runGenerator(`ws://127.0.0.1:${port}/v1/sync/ws${i}`, server.pid)));
     const committed = rows.reduce((sum, r) => sum + r.committed_per_sec, 0);
     log(`${workspaces} workspaces × ${rate} ops/s: p50 ${median(rows.map((r) => r.p50_ms)).toFixed(2)} ms, ` +
