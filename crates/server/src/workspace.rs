@@ -4,7 +4,10 @@
 //! `init` and the broadcasts after it can never interleave wrongly, and a write is visible to
 //! nobody until it is on disk. Writes that queue up while a commit is in flight are applied
 //! together and committed in one redb transaction (group commit), each still its own Automerge
-//! change with its own ack; acks and broadcasts go out only after that commit returns.
+//! change with its own ack; acks and broadcasts go out only after that commit returns. The
+//! store's writer thread (`committer.rs`) may put other workspaces' batches in the same
+//! transaction. The Automerge document itself is brought up to date in the background
+//! (`start_catch_up`; see document.rs): acks, broadcasts and `init` need only the resolved view.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
