@@ -38,3 +38,25 @@ fn lower_priority() {
 
 #[cfg(not(target_os = "linux"))]
 fn lower_priority() {}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    /// The nice value of the calling thread, from /proc (field 19 of its stat line).
+    fn own_nice() -> i32 {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        // The command name (field 2) may hold spaces; the fields after it are plain.
+        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+        after_name.split(' ').nth(16).unwrap().parse().unwrap()
+    }
+
+    #[test]
+    fn work_runs_at_the_background_nice_value_and_the_caller_keeps_its_own() {
+        let before = own_nice();
+        let seen = spawn_low_priority("nice-test", own_nice).blocking_recv().unwrap();
+        // A caller already nicer than NICE may not be able to go back up to it (unprivileged).
+        assert!(seen == NICE || (before > NICE && seen == before), "background thread at nice {seen}, caller at {before}");
+        assert_eq!(own_nice(), before, "only the background thread is lowered");
+    }
+}

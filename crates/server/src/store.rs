@@ -191,11 +191,6 @@ impl Store {
         Ok(t.get((workspace, client, id)).map_err(db_err(workspace))?.map(|v| v.value().to_vec()))
     }
 
-    /// Writes a whole batch in one durable transaction. Returns only once it is on disk.
-    pub fn commit(&self, workspace: &str, batch: &CommitBatch) -> Result<(), StoreError> {
-        self.commit_all(&[(workspace, batch)])
-    }
-
     /// Writes the batches of several workspaces in one durable transaction (one fsync for
     /// all): all of them or none. Returns only once they are on disk.
     pub fn commit_all(&self, batches: &[(&str, &CommitBatch)]) -> Result<(), StoreError> {
@@ -359,11 +354,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let batch = CommitBatch { webhooks: vec![b"a".to_vec()], ..Default::default() };
-        store.commit("w", &batch).unwrap();
+        store.commit_all(&[("w", &batch)]).unwrap();
         let first = store.webhook_outbox(None, 10).unwrap();
         assert_eq!(first.len(), 1);
         store.webhook_done(first[0].0).unwrap();
-        store.commit("w", &batch).unwrap();
+        store.commit_all(&[("w", &batch)]).unwrap();
         let second = store.webhook_outbox(None, 10).unwrap();
         assert!(second[0].0 > first[0].0, "a worker whose cursor passed {} would never see it", first[0].0);
     }
@@ -374,9 +369,9 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         store.inject_commit_failures(1);
         let batch = CommitBatch { create: Some(1), changes: vec![(0, b"x".to_vec())], ..Default::default() };
-        assert!(store.commit("w", &batch).is_err());
+        assert!(store.commit_all(&[("w", &batch)]).is_err());
         assert!(!store.workspace_exists("w").unwrap());
-        store.commit("w", &batch).unwrap();
+        store.commit_all(&[("w", &batch)]).unwrap();
         assert_eq!(store.load_workspace("w").unwrap().unwrap().changes.len(), 1);
     }
 }
