@@ -698,7 +698,7 @@ impl Actor {
         let store = self.shared.store.clone();
         let name = self.name.clone();
         let runtime = tokio::runtime::Handle::current();
-        self.catching_up = Some(crate::background::spawn_low_priority("tandem-catch-up", move || {
+        self.catching_up = Some(crate::background::spawn_low_priority(move || {
             let applied = if changes.is_empty() { Ok(()) } else { am.apply_changes(changes) };
             if let (Ok(()), Some(upto)) = (&applied, compact_upto) {
                 let saved = am.save();
