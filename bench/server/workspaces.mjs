@@ -36,7 +36,8 @@ function runGenerator(url, pid) {
   const child = spawn("taskset", ["-c", "1", ...gen], { env: { ...process.env, TANDEM_BENCH_SECRET: SECRET }, stdio: ["ignore", "pipe", "inherit"] });
   let out = "";
   child.stdout.on("data", (d) => { out += d; });
-  return new Promise((resolve, reject) => child.on("exit", (code) => {
+  // "close", not "exit": only then has all of its stdout been read.
+  return new Promise((resolve, reject) => child.on("close", (code) => {
     try {
       if (code !== 0) throw new Error(`tandem-bench exited with ${code}`);
       resolve(JSON.parse(out.trim().split("\n").pop()));
