@@ -20,8 +20,8 @@ type Job = Box<dyn FnOnce() + Send>;
 /// The process's background threads, one per core the process may run on, started on first use
 /// and shared by every workspace: a server with many busy workspaces queues their work rather
 /// than starting a thread for each.
-fn pool() -> &'static Mutex<mpsc::Sender<Job>> {
-    static POOL: OnceLock<Mutex<mpsc::Sender<Job>>> = OnceLock::new();
+fn pool() -> &'static mpsc::Sender<Job> {
+    static POOL: OnceLock<mpsc::Sender<Job>> = OnceLock::new();
     POOL.get_or_init(|| {
         let (jobs, queue) = mpsc::channel::<Job>();
         let queue = std::sync::Arc::new(Mutex::new(queue));
@@ -43,7 +43,7 @@ fn pool() -> &'static Mutex<mpsc::Sender<Job>> {
                 tracing::error!(error = %e, "cannot start a background thread");
             }
         }
-        Mutex::new(jobs)
+        jobs
     })
 }
 
@@ -57,7 +57,7 @@ pub fn spawn_low_priority<T: Send + 'static>(work: impl FnOnce() -> T + Send + '
             let _ = tx.send(out);
         }
     });
-    let _ = pool().lock().unwrap_or_else(|e| e.into_inner()).send(job);
+    let _ = pool().send(job);
     rx
 }
 
