@@ -300,7 +300,9 @@ struct Actor {
     catching_up: Option<CatchUpTask>,
 }
 
-type CatchUpTask = oneshot::Receiver<(automerge::Automerge, Result<(), automerge::AutomergeError>)>;
+/// The document back from a catch-up, and whether applying the changes worked.
+type CaughtUp = (automerge::Automerge, Result<(), automerge::AutomergeError>);
+type CatchUpTask = oneshot::Receiver<CaughtUp>;
 
 pub fn now_us() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
@@ -662,11 +664,7 @@ impl Actor {
                 error!(workspace = %self.name, error = %e, "commit failed; nothing acknowledged or broadcast");
                 // The in-memory state holds the failed changes: go back to what is on disk (the
                 // document comes back first, so a failed reload leaves one in place).
-                if let Some(task) = self.catching_up.take() {
-                    if let Ok((am, _)) = task.await {
-                        self.doc.put_back(am);
-                    }
-                }
+                self.finish_catch_up().await;
                 if let Err(e) = self.load().await {
                     error!(workspace = %self.name, error = %e, "reload after failed commit failed");
                 }
@@ -735,7 +733,7 @@ impl Actor {
     }
 
     /// `None`: the catch-up thread died, and the document with it.
-    async fn take_back(&mut self, done: Option<(automerge::Automerge, Result<(), automerge::AutomergeError>)>) {
+    async fn take_back(&mut self, done: Option<CaughtUp>) {
         let failure = match done {
             Some((am, applied)) => {
                 self.doc.put_back(am);

@@ -83,6 +83,16 @@ async fn history_resume_and_restart_see_every_write_made_while_the_document_catc
     let before = snapshot(s.addr, "w").await;
     assert_eq!(before["heads"], last_heads);
     let dir = s.stop().await;
+    {
+        // The background thread saved snapshots meanwhile: the last one folded in the changes
+        // up to at least the 500th, which are no longer stored one by one.
+        let store = tandem_server::store::Store::open(dir.path()).unwrap();
+        let stored = store.load_workspace("w").unwrap().unwrap();
+        let (upto, _) = stored.snapshot.expect("a snapshot was saved");
+        assert!(upto >= 499, "snapshot up to seq {upto}");
+        assert_eq!(stored.changes.first().map(|c| c.0), Some(upto + 1));
+        assert_eq!(stored.changes.len() as u64, WRITES as u64 - (upto + 1));
+    }
     let s = TestServer::start_in(dir, |c| c.compact_every = 250).await;
     assert_eq!(snapshot(s.addr, "w").await, before);
     let (_, history) = get_json(&s.http("/v1/history/w"), &token("read")).await;
