@@ -1,6 +1,7 @@
 //! What one optimistic update costs the engine as the browser bench runs it (scenario 1): a
 //! 100k-record collection, history kept (the default), persists succeeding, no sync echo.
-//! Prints time per `mutate` + effects and allocations per `mutate`.
+//! Prints time per `mutate` + effects and allocations per `mutate`. A second argument completes
+//! the persists in bursts of that many updates, as the bench's samples of 20 do (default 1).
 //!
 //! Timings on a shared machine move ±20% between runs; instruction counts do not. For those:
 //!   cargo build --release -p tandem-core --example update_cost
@@ -39,6 +40,7 @@ const RECORDS: usize = 100_000;
 
 fn main() {
     let updates: usize = std::env::args().nth(1).map_or(30_000, |n| n.parse().expect("a number of updates"));
+    let burst: usize = std::env::args().nth(2).map_or(1, |n| n.parse().expect("a burst size"));
     let mut engine = Engine::new(EngineConfig::default());
     engine.create_collection(CollectionConfig::new("todos")).unwrap();
     let mut batch = SyncBatch::new("todos").as_snapshot();
@@ -50,6 +52,7 @@ fn main() {
 
     let mut times = Vec::with_capacity(updates);
     let mut allocations = 0;
+    let mut persists = Vec::new();
     for i in 0..updates {
         let now = 1 + i as u64;
         let key = format!("k{}", (i * 7919) % RECORDS);
@@ -57,14 +60,16 @@ fn main() {
         let (start, allocated) = (Instant::now(), ALLOCATIONS.load(Relaxed));
         engine.mutate(now, input).unwrap();
         allocations += ALLOCATIONS.load(Relaxed) - allocated;
-        let mut persists = Vec::new();
         while let Some(effect) = engine.poll_effect() {
             if let Effect::Persist { transaction, attempt } = effect {
                 persists.push((transaction, attempt));
             }
         }
         times.push(start.elapsed());
-        for (tx, attempt) in persists {
+        if (i + 1) % burst != 0 {
+            continue;
+        }
+        for (tx, attempt) in persists.drain(..) {
             engine.persist_succeeded(now + 1, &tx, attempt).unwrap();
         }
         while engine.poll_effect().is_some() {}

@@ -7,7 +7,7 @@ use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 use crate::effect::Effect;
-use crate::engine::Engine;
+use crate::engine::{remove_draining, Engine};
 use crate::error::EngineError;
 use crate::transaction::{Attempt, DerivedId, ErrorInfo, MutationState, TransactionError, TransactionState};
 
@@ -258,7 +258,7 @@ impl Engine {
                 queue.locks == 0
             };
             if queue.chain.is_empty() && queue.locks == 0 {
-                self.objects.remove(obj);
+                remove_draining(&mut self.objects, obj);
             }
             if unlocked {
                 self.apply_held(obj.0, &obj.1);
