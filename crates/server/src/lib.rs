@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod background;
+pub mod catch_up;
 pub mod committer;
 pub mod config;
 pub mod document;

@@ -7,7 +7,7 @@
 //! change with its own ack; acks and broadcasts go out only after that commit returns. The
 //! store's writer thread (`committer.rs`) may put other workspaces' batches in the same
 //! transaction. The Automerge document itself is brought up to date in the background
-//! (`start_catch_up`; see document.rs): acks, broadcasts and `init` need only the resolved view.
+//! (`catch_up.rs`; see document.rs): acks, broadcasts and `init` need only the resolved view.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -22,6 +22,7 @@ use tokio::sync::{mpsc, oneshot, Notify};
 use tracing::{debug, error, info, warn};
 
 use crate::document::{hex_heads, ChangeOrigin, Document, DocumentError, Entry, HistoryEntry};
+use crate::catch_up::{CatchUp, CaughtUp, Compaction};
 use crate::committer::Committer;
 use crate::store::{CommitBatch, Store, StoreError};
 
@@ -297,12 +298,8 @@ struct Actor {
     subs: HashMap<u64, Subscriber>,
     init_cache: Option<Utf8Bytes>,
     /// The Automerge document on a background thread, being caught up (and maybe saved).
-    catching_up: Option<CatchUpTask>,
+    catching_up: Option<CatchUp>,
 }
-
-/// The document back from a catch-up, and whether applying the changes worked.
-type CaughtUp = (automerge::Automerge, Result<(), automerge::AutomergeError>);
-type CatchUpTask = oneshot::Receiver<CaughtUp>;
 
 pub fn now_us() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
@@ -692,42 +689,27 @@ impl Actor {
     /// nothing staged, and one at a time.
     fn start_catch_up(&mut self, compact_upto: Option<u64>) {
         debug_assert!(self.catching_up.is_none(), "one catch-up at a time");
-        let (mut am, changes) = self.doc.take_for_catch_up();
-        let store = self.shared.store.clone();
-        let name = self.name.clone();
-        let runtime = tokio::runtime::Handle::current();
-        self.catching_up = Some(crate::background::spawn_low_priority(move || {
-            let applied = if changes.is_empty() { Ok(()) } else { am.apply_changes(changes) };
-            if let (Ok(()), Some(upto)) = (&applied, compact_upto) {
-                let saved = am.save();
-                // The write itself at normal priority: it holds the store's write lock, which
-                // every commit waits for.
-                let write = runtime.spawn_blocking(move || match store.compact(&name, upto, &saved) {
-                    Ok(()) => debug!(workspace = %name, upto, "compacted"),
-                    // Nothing lost: the changes stay stored individually until the next compaction.
-                    Err(e) => warn!(workspace = %name, error = %e, "compaction failed (changes stay stored individually)"),
-                });
-                let _ = runtime.block_on(write);
-            }
-            (am, applied)
-        }));
+        let (doc, changes) = self.doc.take_for_catch_up();
+        let compaction = compact_upto.map(|upto| Compaction {
+            store: self.shared.store.clone(),
+            workspace: self.name.clone(),
+            upto,
+            runtime: tokio::runtime::Handle::current(),
+        });
+        self.catching_up = Some(CatchUp::start(doc, changes, compaction));
     }
 
-    /// Waits for a catch-up on another thread, if any, and takes the document back. Only
-    /// with nothing staged: if applying failed, the document is rebuilt from disk.
+    /// Waits for a catch-up on another thread, if any (hurrying it), and takes the document
+    /// back. Only with nothing staged: if applying failed, the document is rebuilt from disk.
     async fn finish_catch_up(&mut self) {
-        let Some(task) = self.catching_up.take() else { return };
-        self.take_back(task.await.ok()).await;
+        let Some(catch_up) = self.catching_up.take() else { return };
+        self.take_back(catch_up.finish().await).await;
     }
 
     /// [`Actor::finish_catch_up`], if the catch-up is done already.
     async fn take_back_if_done(&mut self) {
-        let Some(task) = &mut self.catching_up else { return };
-        let done = match task.try_recv() {
-            Ok(done) => Some(done),
-            Err(oneshot::error::TryRecvError::Empty) => return,
-            Err(oneshot::error::TryRecvError::Closed) => None,
-        };
+        let Some(catch_up) = &mut self.catching_up else { return };
+        let Some(done) = catch_up.try_take() else { return };
         self.catching_up = None;
         self.take_back(done).await;
     }
