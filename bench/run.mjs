@@ -286,7 +286,7 @@ if (wanted("size")) {
     };
     walk(out);
     const kb = (js + wasm) / 1024;
-    rows.push({ scenario: "size", size: null, system, p50: kb, p99: kb, unit: "KB", samples: 1, js_kb: js / 1024, wasm_kb: wasm / 1024, raw_kb: raw / 1024 });
+    rows.push({ scenario: "size", size: null, system, p50: kb, p99: kb, unit: "KB", samples: 1, js_kb: js / 1024, wasm_kb: wasm / 1024, wasm_bytes: wasm, raw_kb: raw / 1024 });
     log(`size ${system}: ${kb.toFixed(1)} KB gzipped (JS ${(js / 1024).toFixed(1)} + wasm ${(wasm / 1024).toFixed(1)})`);
   }
 }
