@@ -8,7 +8,7 @@
 //!   session thread that wakes up takes the core back at once; a thread at nice 10 keeps it
 //!   for the rest of its time slice (EEVDF's run-to-parity), and a reply waits up to a slice behind
 //!   it. Measured on one core, 100 clients at 1000 ops/s, store on disk, 6 interleaved runs
-//!   each: p99 broadcast latency 5.1 ms at nice 10, 3.2 ms at `SCHED_IDLE` (medians; it was
+//!   each: p99 broadcast latency 5.3 ms at nice 10, 3.8 ms at `SCHED_IDLE` (medians; it was
 //!   lower in each pair). On a saturated core it gets almost nothing (weight 3 against 1024),
 //!   so work that someone waits for moves to:
 //! - [`Priority::Low`] (nice 10): ~10% of a contended core (weight 110 against 1024) and all
