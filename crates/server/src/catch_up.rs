@@ -4,7 +4,7 @@
 //! The work starts at [`Priority::Idle`], in the gaps of the sessions' work (see background.rs).
 //! A saturated core gives it almost nothing, so it is hurried once someone waits for it (a
 //! reader of the history, a delete, the actor stopping) or once it has been away for
-//! [`HURRY_AFTER`]: it moves to a [`Priority::Low`] thread before it applies the changes, and
+//! `HURRY_AFTER`: it moves to a [`Priority::Low`] thread before it applies the changes, and
 //! again before the save. The two steps are not split further: each call that applies changes
 //! walks the whole document, which is why they are batched in the first place. So a reader that
 //! comes while the changes are being applied waits for that step at the priority it runs at,
@@ -22,7 +22,7 @@ use crate::background::{self, Priority};
 use crate::store::Store;
 
 /// How long a catch-up may take in the gaps before it is hurried.
-pub const HURRY_AFTER: Duration = Duration::from_secs(1);
+const HURRY_AFTER: Duration = Duration::from_secs(1);
 
 /// The document back from a catch-up, and whether applying the changes worked.
 pub type CaughtUp = (Automerge, Result<(), AutomergeError>);
@@ -52,7 +52,7 @@ impl CatchUp {
     }
 
     /// The document, once the catch-up is over: `Some(None)` if its thread dropped it (a panic).
-    /// Still running and away for [`HURRY_AFTER`]: hurried.
+    /// Still running and away for `HURRY_AFTER`: hurried.
     pub fn try_take(&mut self) -> Option<Option<CaughtUp>> {
         match self.done.try_recv() {
             Ok(done) => Some(Some(done)),

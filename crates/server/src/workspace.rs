@@ -21,9 +21,9 @@ use tandem_core::protocol::{Op, ServerMessage, TxMessage};
 use tokio::sync::{mpsc, oneshot, Notify};
 use tracing::{debug, error, info, warn};
 
-use crate::document::{hex_heads, ChangeOrigin, Document, DocumentError, Entry, HistoryEntry};
 use crate::catch_up::{CatchUp, CaughtUp, Compaction};
 use crate::committer::Committer;
+use crate::document::{hex_heads, ChangeOrigin, Document, DocumentError, Entry, HistoryEntry};
 use crate::store::{CommitBatch, Store, StoreError};
 
 /// WebSocket close codes (shared with clients through `tandem-core`).
@@ -706,7 +706,8 @@ impl Actor {
         self.take_back(catch_up.finish().await).await;
     }
 
-    /// [`Actor::finish_catch_up`], if the catch-up is done already.
+    /// [`Actor::finish_catch_up`], if the catch-up is done already (one away for too long is
+    /// hurried instead).
     async fn take_back_if_done(&mut self) {
         let Some(catch_up) = &mut self.catching_up else { return };
         let Some(done) = catch_up.try_take() else { return };
