@@ -7,9 +7,9 @@
 // that scan the raw stream) — runs pinned to core 1. Then, per system, the largest N with
 // p95 < 50 ms is searched. Writes the server part of bench/results.json, RESULTS.md, results.png.
 //
-//   npm run bench:server                  full run (~6 minutes)
+//   npm run bench:server                  full run (~9 minutes)
 //   npm run bench:server -- --quick       smoke run: N = 10, 50, short runs; writes to bench/tmp/
-//   options: --rate=1000 --secs=5 --reps=3 --clients=10,100,500 --no-build --no-search
+//   options: --rate=1000 --secs=5 --reps=5 --clients=10,100,500 --no-build --no-search
 import { execFileSync, spawn } from "node:child_process";
 import { accessSync, constants, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
@@ -22,7 +22,7 @@ const quick = Boolean(args.quick);
 const rate = Number(args.rate ?? 1000);
 const secs = Number(args.secs ?? (quick ? 1 : 5));
 const searchSecs = Number(args["search-secs"] ?? (quick ? 1 : 3));
-const reps = Number(args.reps ?? (quick ? 1 : 3));
+const reps = Number(args.reps ?? (quick ? 1 : 5));
 const clientCounts = String(args.clients ?? (quick ? "10,50" : "10,100,500")).split(",").map(Number);
 const MAX_SEARCH_N = Number(args["max-clients"] ?? (quick ? 100 : 2000));
 const P95_LIMIT_MS = 50;
