@@ -66,10 +66,10 @@ impl CatchUp {
         }
     }
 
-    /// Waits for the document, hurrying the work. `None` if its thread dropped it (a panic).
-    pub async fn finish(self) -> Option<CaughtUp> {
+    /// Hurries the work, and waits for the document. `None` if its thread dropped it (a panic).
+    pub fn finish(self) -> impl std::future::Future<Output = Option<CaughtUp>> {
         self.hurried.store(true, Ordering::Relaxed);
-        self.done.await.ok()
+        async move { self.done.await.ok() }
     }
 }
 
@@ -132,10 +132,28 @@ mod tests {
         doc.get_changes(&[])
     }
 
-    fn job(changes: Vec<Change>, hurried: bool) -> (Job, oneshot::Receiver<CaughtUp>) {
-        let (tx, done) = oneshot::channel();
-        let hurried = Arc::new(AtomicBool::new(hurried));
-        (Job { doc: Automerge::new(), changes, compaction: None, hurried, done: tx }, done)
+    /// Tests that occupy the idle threads take turns: two holding some of them each, and
+    /// waiting for the rest, would wait for each other.
+    static TAKING_TURNS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+    /// Occupies every idle thread until the returned senders are dropped, so a catch-up started
+    /// meanwhile waits in the queue: whatever hurries it does so before it starts.
+    fn hold_idle_threads() -> Vec<std::sync::mpsc::Sender<()>> {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let (started_tx, started) = std::sync::mpsc::channel();
+        let holds = (0..threads)
+            .map(|_| {
+                let (hold, held) = std::sync::mpsc::channel::<()>();
+                let started_tx = started_tx.clone();
+                background::spawn(Priority::Idle, move || {
+                    started_tx.send(()).unwrap();
+                    let _ = held.recv();
+                });
+                hold
+            })
+            .collect();
+        (0..threads).for_each(|_| started.recv().unwrap());
+        holds
     }
 
     /// CPU time (clock ticks) of this process's threads whose name starts with `prefix`.
@@ -153,24 +171,56 @@ mod tests {
         ticks
     }
 
-    async fn run_and_count(hurried: bool) -> (u64, u64) {
+    /// A catch-up of 2000 changes, started while the idle threads are held; `meanwhile` may
+    /// hurry it before they are let go. Returns the CPU ticks it took on idle and on low
+    /// threads, told by the kernel's accounting per thread.
+    async fn catch_up_counted(meanwhile: impl AsyncFnOnce(&mut CatchUp) -> bool) -> (u64, u64) {
+        let _turn = TAKING_TURNS.lock().await;
+        let changes = changes(2000);
         let (idle, low) = (cpu_ticks_of_threads("tandem-idle"), cpu_ticks_of_threads("tandem-low"));
-        let (job, done) = job(changes(2000), hurried);
-        background::spawn(Priority::Idle, move || job.run(Priority::Idle));
-        let (doc, applied) = done.await.expect("the job sent the document back");
+        let holds = hold_idle_threads();
+        let mut catch_up = CatchUp::start(Automerge::new(), changes, None);
+        let finish = meanwhile(&mut catch_up).await;
+        let done = if finish {
+            let waiting = catch_up.finish();
+            drop(holds);
+            waiting.await
+        } else {
+            // Not through `try_take`, which would hurry a job still running after a second.
+            drop(holds);
+            (&mut catch_up.done).await.ok()
+        };
+        let (doc, applied) = done.expect("the job sent the document back");
         applied.unwrap();
         assert_eq!(doc.get_changes(&[]).len(), 2000, "every change applied");
         assert_eq!(doc.get(ROOT, "k499").unwrap().unwrap().0.as_i64(), Some(1999));
         (cpu_ticks_of_threads("tandem-idle") - idle, cpu_ticks_of_threads("tandem-low") - low)
     }
 
-    /// A hurried catch-up does its work on a nice-10 thread, an unhurried one in the gaps: told
-    /// by the CPU time the kernel counts to each class's threads.
     #[tokio::test]
-    async fn a_hurried_catch_up_works_on_a_low_priority_thread_instead_of_an_idle_one() {
-        let (idle, low) = run_and_count(false).await;
-        assert!(idle >= 5 && low * 4 < idle, "unhurried: {idle} ticks on idle threads, {low} on low ones");
-        let (idle, low) = run_and_count(true).await;
-        assert!(low >= 5 && idle * 4 < low, "hurried: {idle} ticks on idle threads, {low} on low ones");
+    async fn a_catch_up_nobody_waits_for_works_in_the_gaps() {
+        let (idle, low) = catch_up_counted(async |catch_up: &mut CatchUp| {
+            assert!(catch_up.try_take().is_none(), "still queued");
+            false
+        })
+        .await;
+        assert!(idle >= 5 && low * 4 < idle, "{idle} ticks on idle threads, {low} on low ones");
+    }
+
+    #[tokio::test]
+    async fn waiting_for_a_catch_up_hurries_it_to_a_low_priority_thread() {
+        let (idle, low) = catch_up_counted(async |_: &mut CatchUp| true).await;
+        assert!(low >= 5 && idle * 4 < low, "{idle} ticks on idle threads, {low} on low ones");
+    }
+
+    #[tokio::test]
+    async fn a_catch_up_away_too_long_is_hurried_when_next_looked_at() {
+        let (idle, low) = catch_up_counted(async |catch_up: &mut CatchUp| {
+            tokio::time::sleep(HURRY_AFTER + Duration::from_millis(50)).await;
+            assert!(catch_up.try_take().is_none(), "still queued");
+            false
+        })
+        .await;
+        assert!(low >= 5 && idle * 4 < low, "{idle} ticks on idle threads, {low} on low ones");
     }
 }
