@@ -10,9 +10,10 @@
 # smaller than "s". Speed is what "z" gives up: opt-level 3 made one update (bench scenario 1,
 # 100k records) ~17% faster but the module 56 KB bigger; tandem-core alone at "s" costs 8.7 KB,
 # alone at 3 it costs 32 KB for an update 10–27% faster (3 interleaved pairs). wasm-opt's -Oz is
-# tuned for raw bytes: its inlining (and, less so, local-cse and merge-similar-functions) shrinks the raw module but makes it compress worse (+10 KB
-# gzipped), so those passes are skipped; the rest saves another 4 KB gzipped, and --converge
-# (repeating them until nothing shrinks) another 0.3 KB. --low-memory-unused (0.5 KB) lets it fold
+# tuned for raw bytes: its inlining (and, less so, local-cse and merge-similar-functions) shrinks
+# the raw module but makes it compress worse (+10 KB gzipped), so those passes are skipped; the
+# rest saves another 4 KB gzipped, and --converge (repeating them until nothing shrinks) another
+# 0.3 KB. --low-memory-unused (0.5 KB) lets it fold
 # small constant addresses: Rust's wasm layout puts the 1 MiB stack first, growing down towards
 # 0, so addresses below 1024 are reached only by a stack that is overflowing anyway.
 #
