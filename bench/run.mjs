@@ -168,7 +168,7 @@ try {
   }
 
   if (wanted("update")) {
-    const systems = ["tandem", "tanstack-db", "plain-js"];
+    const systems = ["tandem", "tandem-memory", "tanstack-db", "plain-js"];
     const sizes = [1_000, 10_000, 100_000];
     const firsts = [];
     for (const size of sizes) {

@@ -56,7 +56,7 @@ const tasks = {
     const [samplesN, warmup, burst, block] = [num("samples", 300), num("warmup", 30), num("burst", 20), num("block", 25)];
     const mods = await modules();
     const subjects = {};
-    for (const s of systems) subjects[s] = await mods[s].updateSubject(makeRecords(size));
+    for (const s of systems) subjects[s] = await mods[s].updateSubject(makeRecords(size), s);
     await sleep(size >= 100_000 ? 3000 : 500); // background work of the set-up (e.g. cache writes) done
     const samples = Object.fromEntries(systems.map((s) => [s, []]));
     // Each sample's first update alone (it follows a task boundary, so it runs cold): reported

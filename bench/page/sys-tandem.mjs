@@ -1,6 +1,6 @@
 // tandem-sync, through the package's public API (the default client, createCollection), as
 // pkg-template/README.md shows it.
-import { configureTandem, createCollection, getTandemClient, resetTandemClient } from "tandem-sync";
+import { configureTandem, createCollection, getTandemClient, resetTandemClient, TandemClient } from "tandem-sync";
 import { deleteDatabase, makeRecords, until } from "./util.mjs";
 
 let seq = 0;
@@ -20,9 +20,14 @@ async function drop() {
 
 const instantPersist = { persist: async () => {} };
 
-export async function updateSubject(data) {
-  const client = fresh();
-  const todos = createCollection({ id: "todos", sync: { id: "todos", setup: async () => ({ data }) }, mutationFn: instantPersist });
+/**
+ * `tandem-memory` (`persistence: 'memory'`, no outbox) gets a client of its own, so both can be
+ * measured in one page beside the default one.
+ */
+export async function updateSubject(data, system = "tandem") {
+  const inMemory = system === "tandem-memory";
+  const client = inMemory ? TandemClient.create({ database: `bench-tandem-memory-${seq++}`, persistence: "memory", onError }) : fresh();
+  const todos = createCollection({ id: "todos", sync: { id: "todos", setup: async () => ({ data }) }, mutationFn: instantPersist }, client);
   await client.ready;
   await until(() => todos.size === data.length, 60_000, "the initial data");
   let notified = 0;
@@ -30,7 +35,7 @@ export async function updateSubject(data) {
   return {
     update: (key, i) => todos.update(key, { n: i, done: i % 2 === 0 }),
     notified: () => notified,
-    dispose: drop,
+    dispose: inMemory ? () => client.close() : drop,
   };
 }
 
