@@ -171,14 +171,17 @@ try {
     const systems = ["tandem", "tandem-memory", "tanstack-db", "plain-js"];
     const sizes = [1_000, 10_000, 100_000];
     const firsts = [];
+    const writes = [];
     for (const size of sizes) {
       const res = await inPage("update", { task: "update", size, samples: quick ? 30 : 300, warmup: quick ? 5 : 30, burst: 20 }, systems, "µs", size);
       meta.timer_resolution_us = res.timer_resolution_us;
       firsts.push(`${size.toLocaleString("en-US")}: ${systems.map((s) => `${SYSTEMS[s]} ${pct(res.firsts[s], 50).toFixed(0)} µs`).join(", ")}`);
+      writes.push(`${size.toLocaleString("en-US")}: ${Object.entries(res.idb_writes_per_update).map(([s, n]) => `${SYSTEMS[s]} ${n.toFixed(2)}`).join(", ")}`);
     }
     // RESULTS.md shows the notes of a scenario's first size.
     rows.find((r) => r.scenario === "update" && r.size === sizes[0] && r.system === "tandem").note =
-      `The first update of each sample alone (it follows a task boundary, in which Tandem writes its outbox and runs the persists, so it runs cold), p50 in 5 µs timer steps — ${firsts.join("; ")}.`;
+      `The first update of each sample alone (it follows a task boundary, in which Tandem writes its outbox and runs the persists, so it runs cold), p50 in 5 µs timer steps — ${firsts.join("; ")}. ` +
+      `IndexedDB write requests (\`put\`, \`delete\`) per update, made after it returns — ${writes.join("; ")}.`;
   }
 
   if (wanted("bulk-insert")) {

@@ -2,7 +2,7 @@
 // query string) and leaves `{ok, result}` or `{ok: false, error}` in `window.__bench`. Each
 // system lives in its own module, imported on demand (its own chunk in the Vite build), so a
 // page holds only the libraries it measures and a cold start includes loading them.
-import { makeRecords, sleep, timerResolutionUs, yieldTask } from "./util.mjs";
+import { countIdbWrites, makeRecords, sleep, timerResolutionUs, yieldTask } from "./util.mjs";
 
 // The wasm instances (for their memory): recorded as they are created.
 const instances = [];
@@ -63,6 +63,7 @@ const tasks = {
     // beside the samples, which it is part of.
     const firsts = Object.fromEntries(systems.map((s) => [s, []]));
     const next = Object.fromEntries(systems.map((s) => [s, 0]));
+    const writes = countIdbWrites();
     for (let start = 0, turn = 0; start < warmup + samplesN; start += block, turn++) {
       const end = Math.min(start + block, warmup + samplesN);
       for (const s of rotated(systems, turn)) {
@@ -86,8 +87,13 @@ const tasks = {
         }
       }
     }
-    for (const s of systems) await subjects[s].dispose();
-    return { samples, firsts, timer_resolution_us: timerResolutionUs() };
+    for (const s of systems) await subjects[s].dispose(); // Closing writes what is still dirty.
+    writes.stop();
+    // Of the systems that store something (`subject.database`).
+    const idbWritesPerUpdate = Object.fromEntries(
+      systems.filter((s) => subjects[s].database).map((s) => [s, (writes.counts[subjects[s].database] ?? 0) / next[s]]),
+    );
+    return { samples, firsts, idb_writes_per_update: idbWritesPerUpdate, timer_resolution_us: timerResolutionUs() };
   },
 
   /** Scenario 2: a fresh collection per sample, systems interleaved. */

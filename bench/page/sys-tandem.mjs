@@ -35,6 +35,7 @@ export async function updateSubject(data, system = "tandem") {
   return {
     update: (key, i) => todos.update(key, { n: i, done: i % 2 === 0 }),
     notified: () => notified,
+    database: inMemory ? undefined : client.database,
     dispose: inMemory ? () => client.close() : drop,
   };
 }

@@ -53,3 +53,22 @@ export function unsubscribe(sub) {
   if (typeof sub === "function") sub();
   else sub?.unsubscribe?.();
 }
+
+/** Counts the IndexedDB write requests (`put`, `add`, `delete`) the page makes, per database, until `stop()`. */
+export function countIdbWrites() {
+  const counts = {};
+  const originals = ["put", "add", "delete"].map((name) => [name, IDBObjectStore.prototype[name]]);
+  for (const [name, original] of originals) {
+    IDBObjectStore.prototype[name] = function (...args) {
+      const db = this.transaction.db.name;
+      counts[db] = (counts[db] ?? 0) + 1;
+      return original.apply(this, args);
+    };
+  }
+  return {
+    counts,
+    stop() {
+      for (const [name, original] of originals) IDBObjectStore.prototype[name] = original;
+    },
+  };
+}
