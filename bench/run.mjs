@@ -181,7 +181,7 @@ try {
     // RESULTS.md shows the notes of a scenario's first size.
     rows.find((r) => r.scenario === "update" && r.size === sizes[0] && r.system === "tandem").note =
       `The first update of each sample alone (it follows a task boundary, in which Tandem writes its outbox and runs the persists, so it runs cold), p50 in 5 µs timer steps — ${firsts.join("; ")}. ` +
-      `IndexedDB write requests (\`put\`, \`delete\`) per update, made after it returns — ${writes.join("; ")}.`;
+      `IndexedDB write requests (\`put\`, \`add\`, \`delete\`) per update, made after it returns — ${writes.join("; ")}.`;
   }
 
   if (wanted("bulk-insert")) {
