@@ -165,6 +165,9 @@ try {
       const first = result.firsts?.[system] ? `; first update of a sample p50 ${pct(result.firsts[system], 50)?.toFixed(3)}` : "";
       log(`${system}: p50 ${pct(samples, 50)?.toFixed(3)} p90 ${pct(samples, 90)?.toFixed(3)} mean ${mean.toFixed(3)} (n=${samples.length})${first}`);
     }
+    for (const [system, writes] of Object.entries(result.idb_writes_per_update ?? {})) {
+      log(`${system}: ${writes.toFixed(2)} IndexedDB write requests per update`);
+    }
   }
 
   if (wanted("update")) {

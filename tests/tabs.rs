@@ -107,3 +107,53 @@ async fn an_app_chosen_client_id_is_exclusive_and_its_next_page_load_takes_over_
     b.close().await.ok();
     delete_database(&db).await;
 }
+
+/// Counts `IDBObjectStore.put` calls by store name until `restore()`.
+fn count_puts() -> JsValue {
+    js_sys::Function::new_no_args(
+        "const counts = {}, put = IDBObjectStore.prototype.put;
+         IDBObjectStore.prototype.put = function (...args) {
+           counts[this.name] = (counts[this.name] ?? 0) + 1;
+           return put.apply(this, args);
+         };
+         return { counts, restore() { IDBObjectStore.prototype.put = put; } };",
+    )
+    .call0(&JsValue::NULL)
+    .unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn an_instance_claims_its_group_once_and_what_it_writes_later_is_still_adopted() {
+    let db = unique_db("claim-once");
+    let puts = count_puts();
+    let a = open(json!({"database": db})).await;
+    let a_persist = Persist::holding();
+    let a_todos = todos(&a, &a_persist);
+    sleep(0).await;
+    // Three transactions, each written and finished on its own.
+    for n in 1..=3 {
+        let id = a_todos.update(js(json!("x")), js(json!({"n": n})), JsValue::UNDEFINED).unwrap().id();
+        wait_until("A persists it", 2_000.0, || a_persist.is_held(&id)).await;
+        a_persist.resolve(&id);
+        wait_until("completed", 2_000.0, || state_of(&a, &id) == "completed").await;
+        sleep(20).await; // Its completed record is on disk.
+    }
+    // A fourth, written after the first writes: left pending when A closes.
+    let t4 = a_todos.update(js(json!("x")), js(json!({"n": 4})), JsValue::UNDEFINED).unwrap().id();
+    wait_until("A persists t4", 2_000.0, || a_persist.is_held(&t4)).await;
+    let counts = get(&puts, "counts");
+    let restore: js_sys::Function = get(&puts, "restore").unchecked_into();
+    restore.call0(&puts).unwrap();
+    let count = |store: &str| get(&counts, store).as_f64().unwrap_or(0.0);
+    assert_eq!(count("owners"), 1.0, "A's entry in `owners` is written by its first write only");
+    assert!(count("outbox") >= 7.0, "every write puts its records: {}", count("outbox"));
+
+    a.close().await.ok();
+    let b = open(json!({"database": db})).await;
+    let b_persist = Persist::resolving();
+    let _b_todos = todos(&b, &b_persist);
+    wait_until("B adopted and completed t4", 3_000.0, || knows(&b, &t4) && state_of(&b, &t4) == "completed").await;
+    assert_eq!(b_persist.count(&t4), 1);
+    b.close().await.ok();
+    delete_database(&db).await;
+}

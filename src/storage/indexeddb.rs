@@ -74,6 +74,9 @@ struct Inner {
     /// `None` once closed, lost, or handed over to a newer version.
     db: RefCell<Option<IdbDatabase>>,
     lost: RefCell<Option<LostHandler>>,
+    /// The `owners` entry saying this instance holds its own group is written (by its first
+    /// write that succeeded): later writes need not write it again.
+    holds_own_group: Cell<bool>,
 }
 
 impl Inner {
@@ -98,8 +101,12 @@ impl IndexedDbStorage {
     /// [`Self::open`] at a given schema version: lets tests play a newer build.
     pub async fn open_versioned(name: &str, version: u32, timeout_ms: u32) -> Result<IndexedDbStorage, StorageError> {
         let db = open_database(name, version, timeout_ms).await?;
-        let inner =
-            Rc::new(Inner { name: name.to_string(), db: RefCell::new(Some(db.clone())), lost: RefCell::new(None) });
+        let inner = Rc::new(Inner {
+            name: name.to_string(),
+            db: RefCell::new(Some(db.clone())),
+            lost: RefCell::new(None),
+            holds_own_group: Cell::new(false),
+        });
         // A newer version wants the database: let go at once so its upgrade is not blocked.
         let on_versionchange = {
             let inner: Weak<Inner> = Rc::downgrade(&inner);
@@ -281,6 +288,10 @@ impl Storage for IndexedDbStorage {
     }
 
     fn write(&self, batch: WriteBatch) -> LocalFuture<Result<(), StorageError>> {
+        // A batch's records are all its writer's (see `WriteBatch`).
+        let owner_entry =
+            batch.put.first().map(|stored| stored.owner.as_str()).filter(|_| !self.inner.holds_own_group.get());
+        let writes_owner_entry = owner_entry.is_some();
         let issued = (|| -> Result<IdbTransaction, StorageError> {
             let tx = self.transaction(&[OUTBOX, OWNERS, SYNCED, META], IdbTransactionMode::Readwrite)?;
             let fail = |e: JsValue| {
@@ -289,22 +300,18 @@ impl Storage for IndexedDbStorage {
                 StorageError::from_write_failure(&name, &message)
             };
             let outbox = tx.object_store(OUTBOX).map_err(&fail)?;
-            let mut owners_written: Vec<&str> = Vec::new();
             for stored in &batch.put {
                 outbox.put(&stored_to_js(stored)).map_err(&fail)?;
-                if !owners_written.contains(&stored.owner.as_str()) {
-                    owners_written.push(&stored.owner);
-                }
             }
             for id in &batch.erase {
                 outbox.delete(&JsValue::from_str(id)).map_err(&fail)?;
             }
-            if !owners_written.is_empty() {
-                // A writer is alive, so it holds its own group.
+            if let Some(owner) = owner_entry {
+                // A writer is alive, so it holds its own group: said once per instance (nothing
+                // else rewrites a live holder's entry), not with every write, which cost one
+                // more IndexedDB request per write.
                 let owners = tx.object_store(OWNERS).map_err(&fail)?;
-                for owner in owners_written {
-                    owners.put_with_key(&JsValue::from_str(owner), &JsValue::from_str(owner)).map_err(&fail)?;
-                }
+                owners.put_with_key(&JsValue::from_str(owner), &JsValue::from_str(owner)).map_err(&fail)?;
             }
             if !batch.cache.is_empty() {
                 let synced = tx.object_store(SYNCED).map_err(&fail)?;
@@ -347,9 +354,14 @@ impl Storage for IndexedDbStorage {
             tx.commit().ok();
             done
         });
+        let inner = self.inner.clone();
         Box::pin(async move {
             let tx = issued?;
-            done.expect("issued").await.map(drop).map_err(|_| transaction_error(&tx))
+            done.expect("issued").await.map_err(|_| transaction_error(&tx))?;
+            if writes_owner_entry {
+                inner.holds_own_group.set(true);
+            }
+            Ok(())
         })
     }
 

@@ -64,6 +64,8 @@ pub enum CacheOp {
 /// Everything one drain of the engine asks to store, written in one storage transaction.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct WriteBatch {
+    /// All with the writer's id as their owner (a record it took over joins its group when
+    /// written again).
     pub put: Vec<StoredTx>,
     /// Transaction ids whose record is erased (pruned from history).
     pub erase: Vec<String>,
