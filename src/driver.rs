@@ -28,7 +28,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use js_sys::{Array, Function, Promise};
-use rustc_hash::FxHashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
 use tandem_core::protocol::json_error;
 use tandem_core::{
     CollectionConfig, Effect, Engine, Fields, Record, Strategy, SyncChange, Transaction, TransactionInput,
@@ -71,7 +71,7 @@ pub struct Driver {
     pub(crate) on_disk: RefCell<FxHashSet<TxId>>,
     flush_scheduled: Cell<bool>,
     wake_up: RefCell<WakeUp>,
-    waiters: RefCell<Small<TxId, Vec<(Function, Function)>>>,
+    waiters: RefCell<Waiters>,
     pub(crate) closed: Cell<bool>,
     /// The collections' sync `close()` functions (with their `this`), called on close.
     pub(crate) sync_closers: RefCell<Vec<(Function, JsValue)>>,
@@ -131,9 +131,14 @@ pub struct Tabs {
     pub adopted_once: bool,
 }
 
-/// A map for a handful of entries (collections, settle waiters): a vector, searched linearly,
-/// which also keeps hash-table code for more key types out of the wasm.
+/// A map for a handful of entries (collections, caches): a vector, searched linearly, which
+/// also keeps hash-table code for more key types out of the wasm.
 pub struct Small<K, V>(Vec<(K, V)>);
+
+/// The settle functions (resolve, reject) of promises waiting on transactions, by transaction
+/// id. Hashed, not a `Small`: an app may await thousands of transactions at once (bench
+/// scenario 3 awaits 1000), and a list searched per call and per settle was quadratic.
+pub type Waiters = FxHashMap<TxId, Vec<(Function, Function)>>;
 
 impl<K, V> Default for Small<K, V> {
     fn default() -> Self {
@@ -1013,7 +1018,7 @@ impl Driver {
         let key = tx.id.clone();
         drop(engine);
         let (promise, resolve, reject) = crate::tasks::promise_with_resolvers();
-        self.waiters.borrow_mut().entry(key).push((resolve, reject));
+        self.waiters.borrow_mut().entry(key).or_default().push((resolve, reject));
         Ok(promise)
     }
 

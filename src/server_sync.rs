@@ -9,6 +9,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
+use std::sync::Arc;
 
 use js_sys::{Function, Object, Promise, Reflect};
 use tandem_core::protocol::json_text;
@@ -20,7 +21,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{CloseEvent, MessageEvent, WebSocket};
 
 use crate::convert;
-use crate::driver::Small;
+use crate::driver::Waiters;
 use crate::errors::Error;
 use crate::tasks::spawn;
 use crate::timers::{now, WakeUp};
@@ -83,9 +84,10 @@ struct Inner {
     retired: RefCell<Vec<Socket>>,
     on_update: RefCell<Option<Function>>,
     report_error: RefCell<Option<Function>>,
-    /// Settle functions of pending persist / awaitSync calls, by transaction (a few at a time).
-    persist_waiters: RefCell<Small<String, Vec<(Function, Function)>>>,
-    sync_waiters: RefCell<Small<String, Vec<Function>>>,
+    /// Settle functions of pending persist / awaitSync calls, by transaction (an awaitSync
+    /// never rejects).
+    persist_waiters: RefCell<Waiters>,
+    sync_waiters: RefCell<Waiters>,
     status: RefCell<Status>,
     subscribers: RefCell<Vec<(u32, Function)>>,
     next_subscriber: Cell<u32>,
@@ -264,9 +266,10 @@ impl Inner {
     fn persist(self: &Rc<Self>, params: &JsValue) -> Result<Promise, JsValue> {
         let transaction = transaction(params)?;
         let attempt = convert::field(params, "attempt").and_then(|a| a.as_f64()).unwrap_or(1.0) as u32;
-        let id = transaction.id.to_string();
-        let promise =
-            self.waiter(|resolve, reject| self.persist_waiters.borrow_mut().entry(id.clone()).push((resolve, reject)));
+        let id = transaction.id.clone();
+        let promise = self.waiter(|resolve, reject| {
+            self.persist_waiters.borrow_mut().entry(id).or_default().push((resolve, reject));
+        });
         self.input(|s| s.persist(now(), &transaction, attempt));
         Ok(promise)
     }
@@ -276,7 +279,10 @@ impl Inner {
             .and_then(|t| convert::field(&t, "id"))
             .and_then(|id| id.as_string())
             .ok_or_else(|| Error::invalid("awaitSync needs `transaction.id`"))?;
-        let promise = self.waiter(|resolve, _| self.sync_waiters.borrow_mut().entry(id.clone()).push(resolve));
+        let key = Arc::from(id.as_str());
+        let promise = self.waiter(|resolve, reject| {
+            self.sync_waiters.borrow_mut().entry(key).or_default().push((resolve, reject));
+        });
         self.input(|s| s.await_sync(now(), &id));
         Ok(promise)
     }
@@ -357,7 +363,7 @@ impl Inner {
                 }
             }
             Action::PersistDone { id, result } => {
-                let waiters = self.persist_waiters.borrow_mut().remove(&id).unwrap_or_default();
+                let waiters = self.persist_waiters.borrow_mut().remove(id.as_str()).unwrap_or_default();
                 let outcome = result.map_err(|e| persist_error(&id, &e));
                 for (resolve, reject) in waiters {
                     match &outcome {
@@ -368,7 +374,7 @@ impl Inner {
                 }
             }
             Action::Synced { id } => {
-                for resolve in self.sync_waiters.borrow_mut().remove(&id).unwrap_or_default() {
+                for (resolve, _) in self.sync_waiters.borrow_mut().remove(id.as_str()).unwrap_or_default() {
                     resolve.call0(&JsValue::UNDEFINED).ok();
                 }
             }
