@@ -182,7 +182,11 @@ export class Collection<T extends object = TandemRecord> {
   }
 }
 
-/** The runtime's mutation function: calls keep `this`, and `awaitSync` gets the sync config. */
+/**
+ * The runtime's mutation function: calls keep `this`, and `awaitSync` gets the sync config,
+ * added to the runtime's params rather than spread into a copy, which would read (parse) the
+ * transaction the runtime leaves as text until it is read.
+ */
 function runtimeMutationFn<T extends object>(
   mutationFn: MutationFn<T>,
   sync: SyncConfig<T> | undefined,
@@ -190,7 +194,7 @@ function runtimeMutationFn<T extends object>(
   const awaitSync = mutationFn.awaitSync
   return {
     persist: (params) => mutationFn.persist(params),
-    ...(awaitSync && { awaitSync: (params) => mutationFn.awaitSync!({ ...params, sync }) }),
+    ...(awaitSync && { awaitSync: (params) => mutationFn.awaitSync!(Object.assign(params, { sync })) }),
   }
 }
 

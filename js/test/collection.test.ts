@@ -1,6 +1,6 @@
 import { describe, expect, test, vi } from 'vitest'
 import { createCollection, findCollection, isTandemError, NonRetriableError } from '../src/index.js'
-import type { MergeFn, SyncConfig, SyncSetupParams, TandemRecord } from '../src/index.js'
+import type { MergeFn, PersistParams, SyncConfig, SyncSetupParams, TandemRecord } from '../src/index.js'
 import { memoryClient, recordingPersist, tick } from './helpers.js'
 
 interface Todo {
@@ -154,6 +154,50 @@ describe('mutations', () => {
     const todos = createCollection<Todo>({ sync, mutationFn }, memoryClient())
     await todos.insert({ id: 'a', title: 'A', done: false }).settled()
     expect(seen).toEqual(['/todos', sync])
+  })
+
+  test('persist params behave as a plain object: read, copied, serialised and replaced', async () => {
+    const seen: unknown[] = []
+    const mutationFn = {
+      persist(params: PersistParams) {
+        const copy = { ...params }
+        seen.push(Object.keys(params), copy.transaction.id, JSON.parse(JSON.stringify(params)).changes)
+        params.changes = { replaced: {} }
+        params.transaction = { ...params.transaction, id: 'mine' }
+        seen.push(params.changes, params.transaction.id, params.attempt)
+      },
+    }
+    const todos = createCollection<Todo>({ id: 'todos', mutationFn }, memoryClient())
+    const tx = todos.insert({ id: 'a', title: 'A', done: false })
+    await tx.settled()
+    expect(seen).toEqual([
+      ['changes', 'attempt', 'transaction'],
+      tx.id,
+      { todos: { a: { id: 'a', title: 'A', done: false } } },
+      { replaced: {} },
+      'mine',
+      1,
+    ])
+  })
+
+  test('persist params are parsed when first read: reading `changes` leaves the transaction as text', async () => {
+    const parse = vi.spyOn(JSON, 'parse')
+    const parses: number[] = []
+    const mutationFn = {
+      persist(params: PersistParams) {
+        const before = parse.mock.calls.length
+        void params.changes
+        void params.changes
+        parses.push(parse.mock.calls.length - before)
+        void params.transaction.id
+        void params.transaction.state
+        parses.push(parse.mock.calls.length - before)
+      },
+    }
+    const todos = createCollection<Todo>({ id: 'todos', mutationFn }, memoryClient())
+    await todos.insert({ id: 'a', title: 'A', done: false }).settled()
+    parse.mockRestore()
+    expect(parses).toEqual([1, 2])
   })
 
   test('strategy takes seed 004’s object form: parallel with a merge', async () => {
