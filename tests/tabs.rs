@@ -23,6 +23,18 @@ fn knows(client: &TandemClient, id: &str) -> bool {
     !client.transaction(id).unwrap().is_undefined()
 }
 
+/// Opens another instance (`options`), which takes transaction `id` over and completes it,
+/// calling its persist exactly once.
+async fn completed_once_by_a_new_instance(options: serde_json::Value, id: &str) {
+    let client = open(options).await;
+    let persist = Persist::resolving();
+    let _todos = todos(&client, &persist);
+    wait_until("the new instance completed it", 3_000.0, || knows(&client, id) && state_of(&client, id) == "completed")
+        .await;
+    assert_eq!(persist.count(id), 1);
+    client.close().await.ok();
+}
+
 #[wasm_bindgen_test]
 async fn an_orphaned_outbox_is_adopted_by_exactly_one_of_two_live_instances() {
     let db = unique_db("orphan");
@@ -99,12 +111,7 @@ async fn an_app_chosen_client_id_is_exclusive_and_its_next_page_load_takes_over_
     assert_eq!(get_str(&error, "clientId"), "device-1");
 
     a.close().await.ok();
-    let b = open(json!({"database": db, "clientId": "device-1"})).await;
-    let b_persist = Persist::resolving();
-    let _b_todos = todos(&b, &b_persist);
-    wait_until("B completed t1", 2_000.0, || knows(&b, &t1) && state_of(&b, &t1) == "completed").await;
-    assert_eq!(b_persist.count(&t1), 1);
-    b.close().await.ok();
+    completed_once_by_a_new_instance(json!({"database": db, "clientId": "device-1"}), &t1).await;
     delete_database(&db).await;
 }
 
@@ -149,11 +156,6 @@ async fn an_instance_claims_its_group_once_and_what_it_writes_later_is_still_ado
     assert!(count("outbox") >= 7.0, "every write puts its records: {}", count("outbox"));
 
     a.close().await.ok();
-    let b = open(json!({"database": db})).await;
-    let b_persist = Persist::resolving();
-    let _b_todos = todos(&b, &b_persist);
-    wait_until("B adopted and completed t4", 3_000.0, || knows(&b, &t4) && state_of(&b, &t4) == "completed").await;
-    assert_eq!(b_persist.count(&t4), 1);
-    b.close().await.ok();
+    completed_once_by_a_new_instance(json!({"database": db}), &t4).await;
     delete_database(&db).await;
 }
