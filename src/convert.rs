@@ -32,11 +32,12 @@ pub fn to_js<T: Serialize + ?Sized>(value: &T) -> JsValue {
     parse(&json_text(value))
 }
 
-fn parse(json: &str) -> JsValue {
+/// JSON text written here (by serde_json or by hand) as a JS value.
+pub fn parse(json: &str) -> JsValue {
     match js_sys::JSON::parse(json) {
         Ok(value) => value,
         // Not `expect`: that would link `JsValue`'s `Debug` for a message that cannot happen.
-        Err(_) => unreachable!("serde_json writes valid JSON"),
+        Err(_) => unreachable!("JSON written here is valid"),
     }
 }
 

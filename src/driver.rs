@@ -951,7 +951,9 @@ impl Driver {
                 records
             }
         };
-        let snapshot: JsValue = js_sys::Object::from_entries(&records).expect("a Map has entries").into();
+        // Not `expect`: that would link `JsValue`'s `Debug` for a failure that cannot happen.
+        let snapshot: JsValue =
+            js_sys::Object::from_entries(&records).unwrap_or_else(|_| unreachable!("a Map has entries")).into();
         js_sys::Object::freeze(snapshot.unchecked_ref::<js_sys::Object>());
         state.snapshot = Some(snapshot.clone());
         Ok(snapshot)

@@ -548,7 +548,7 @@ fn update_to_js(batch: &SyncBatch, position: Option<&str>) -> JsValue {
         out.push_str(&json(position));
     }
     out.push('}');
-    js_sys::JSON::parse(&out).expect("valid JSON")
+    convert::parse(&out)
 }
 
 /// `params.transaction` of a persist call, as the core's `Transaction`.
@@ -593,11 +593,11 @@ fn persist_error(id: &str, error: &PersistError) -> JsValue {
     let name = if error.retriable { "ServerSyncError" } else { "NonRetriableError" };
     let js = js_sys::Error::new(&error.message);
     js.set_name(name);
-    set(&js, "transactionId", JsValue::from_str(id));
+    convert::set(&js, "transactionId", &JsValue::from_str(id));
     if let Some(code) = error.code {
-        set(&js, "code", JsValue::from(code));
+        convert::set(&js, "code", &JsValue::from(code));
     }
-    set(&js, "retriable", JsValue::from_bool(error.retriable));
+    convert::set(&js, "retriable", &JsValue::from_bool(error.retriable));
     js.into()
 }
 
@@ -611,10 +611,10 @@ fn problem_error(problem: &Problem) -> JsValue {
     };
     let error = sync_error(kind, &problem.to_string());
     if let Some(key) = key {
-        set(&error, "key", JsValue::from_str(key));
+        convert::set(&error, "key", &JsValue::from_str(key));
     }
     if let Some(code) = code {
-        set(&error, "code", JsValue::from(code));
+        convert::set(&error, "code", &JsValue::from(code));
     }
     error
 }
@@ -622,7 +622,7 @@ fn problem_error(problem: &Problem) -> JsValue {
 fn sync_error(kind: &str, message: &str) -> JsValue {
     let error = js_sys::Error::new(message);
     error.set_name("SyncError");
-    set(&error, "kind", JsValue::from_str(kind));
+    convert::set(&error, "kind", &JsValue::from_str(kind));
     error.into()
 }
 
@@ -641,6 +641,3 @@ fn status_error(status: &Status) -> JsValue {
     object.into()
 }
 
-fn set(target: &JsValue, key: &str, value: JsValue) {
-    Reflect::set(target, &JsValue::from_str(key), &value).expect("setting a property on an Error");
-}
