@@ -289,8 +289,9 @@ impl Storage for IndexedDbStorage {
 
     fn write(&self, batch: WriteBatch) -> LocalFuture<Result<(), StorageError>> {
         // A batch's records are all its writer's (see `WriteBatch`).
-        let owner_entry =
-            batch.put.first().map(|stored| stored.owner.as_str()).filter(|_| !self.inner.holds_own_group.get());
+        let owner = batch.put.first().map(|stored| stored.owner.as_str());
+        debug_assert!(batch.put.iter().all(|stored| Some(stored.owner.as_str()) == owner), "one writer per batch");
+        let owner_entry = owner.filter(|_| !self.inner.holds_own_group.get());
         let writes_owner_entry = owner_entry.is_some();
         let issued = (|| -> Result<IdbTransaction, StorageError> {
             let tx = self.transaction(&[OUTBOX, OWNERS, SYNCED, META], IdbTransactionMode::Readwrite)?;
