@@ -51,41 +51,6 @@ pub fn transaction_to_js(tx: &Transaction) -> JsValue {
     to_js(tx)
 }
 
-#[wasm_bindgen(inline_js = "
-export function callParams(changesJson, attempt, transactionJson) {
-  let changes, transaction;
-  const params = {
-    get changes() {
-      if (changesJson !== undefined) { changes = JSON.parse(changesJson); changesJson = undefined; }
-      return changes;
-    },
-    set changes(value) { changes = value; changesJson = undefined; },
-    attempt,
-    get transaction() {
-      if (transactionJson !== undefined) { transaction = JSON.parse(transactionJson); transactionJson = undefined; }
-      return transaction;
-    },
-    set transaction(value) { transaction = value; transactionJson = undefined; },
-  };
-  if (attempt === undefined) delete params.attempt;
-  return params;
-}
-")]
-extern "C" {
-    #[wasm_bindgen(js_name = callParams)]
-    fn lazy_call_params(changes: &str, attempt: Option<u32>, transaction: &str) -> JsValue;
-}
-
-/// The argument of `persist` (with `attempt`) or `awaitSync`: `{changes, attempt?,
-/// transaction}`, where `changes` is `Transaction::changes()`: `{ [collection]: { [key]:
-/// fields | null } }`. Both are JSON text until first read (and then plain objects, which the
-/// function may replace): a `JSON.parse` of the whole transaction per call, with its records
-/// before and after, was a fifth of an ordered transaction's time in memory (10,000 at once,
-/// CPU profile), and a persist function that sends `changes` never reads it.
-pub fn call_params(tx: &Transaction, attempt: Option<u32>) -> JsValue {
-    lazy_call_params(&json_text(&tx.changes()), attempt, &json_text(tx))
-}
-
 pub fn pending_to_js(pending: &[&PendingMutation]) -> JsValue {
     to_js(pending)
 }

@@ -92,6 +92,8 @@ pub struct Driver {
     change_objects: RefCell<ChangeObjects>,
     /// What transaction handles call back.
     transaction_api: JsValue,
+    /// What every persist and awaitSync call answers through (`calls::answer_for`).
+    call_answer: JsValue,
 }
 
 /// Per collection: routing and notification state (the data lives in the engine).
@@ -305,6 +307,7 @@ impl Driver {
     pub fn new(engine: Engine, database: String) -> Rc<Driver> {
         Rc::new_cyclic(|driver| Driver {
             transaction_api: crate::transaction::api_for(driver.clone(), engine.client_id()),
+            call_answer: crate::calls::answer_for(driver.clone()),
             client_id: engine.client_id().to_string(),
             engine: RefCell::new(engine),
             database,
@@ -856,11 +859,10 @@ impl Driver {
                     Call::Persist { attempt, .. } => Some(*attempt),
                     Call::AwaitSync { .. } => None,
                 };
-                let collection = tx.mutations.first().map(|m| m.collection.to_string()).unwrap_or_default();
-                (f, convert::call_params(tx, attempt), collection)
+                (f, crate::calls::params(tx, attempt, &self.transaction_api))
             })
         };
-        let Some((function, params, collection)) = prepared else {
+        let Some((function, params)) = prepared else {
             // A collection without mutationFn (or without awaitSync) is local: done at once.
             match call {
                 Call::Persist { id, attempt } => self.persisted(&id, attempt, Ok(())),
@@ -868,30 +870,40 @@ impl Driver {
             }
             return;
         };
-        let driver = self.clone();
-        spawn(async move {
-            let outcome = call_async(&function, &params).await;
-            if driver.closed.get() {
-                return; // A closed instance's late answers are not its business any more.
+        let attempt = match call {
+            Call::Persist { attempt, .. } => Some(attempt),
+            Call::AwaitSync { .. } => None,
+        };
+        crate::calls::call(&function, &params, &self.call_answer, id, attempt);
+    }
+
+    /// A persist's (`attempt`) or an `awaitSync`'s outcome.
+    pub(crate) fn answered(self: &Rc<Self>, id: &str, attempt: Option<u32>, outcome: Result<(), JsValue>) {
+        if self.closed.get() {
+            return; // A closed instance's late answers are not its business any more.
+        }
+        let Some(attempt) = attempt else {
+            if let Err(thrown) = outcome {
+                // Persist succeeded, so the server has the data; the sync will show it.
+                let (_, message) = errors::name_and_message(&thrown);
+                let collection = self.with_collection_of(id);
+                self.report(Error::Callback {
+                    name: "AwaitSyncError",
+                    what: format!("awaitSync of transaction `{id}`"),
+                    message,
+                    collection,
+                    cause: thrown,
+                });
             }
-            match call {
-                Call::Persist { id, attempt } => driver.persisted(&id, attempt, outcome.map(drop)),
-                Call::AwaitSync { id } => {
-                    if let Err(thrown) = outcome {
-                        // Persist succeeded, so the server has the data; the sync will show it.
-                        let (_, message) = errors::name_and_message(&thrown);
-                        driver.report(Error::Callback {
-                            name: "AwaitSyncError",
-                            what: format!("awaitSync of transaction `{id}`"),
-                            message,
-                            collection: Some(collection),
-                            cause: thrown,
-                        });
-                    }
-                    driver.synced(&id);
-                }
-            }
-        });
+            return self.synced(id);
+        };
+        self.persisted(id, attempt, outcome)
+    }
+
+    /// The collection of a transaction's first mutation, if it is still in history.
+    fn with_collection_of(&self, id: &str) -> Option<String> {
+        let engine = self.engine.try_borrow().ok()?;
+        Some(engine.transaction(id)?.mutations.first()?.collection.to_string())
     }
 
     fn persisted(self: &Rc<Self>, id: &str, attempt: u32, outcome: Result<(), JsValue>) {

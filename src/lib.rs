@@ -5,6 +5,7 @@
 //! (`storage`), recovers after a reload and between tabs (`recovery`, `tabs`); `server_sync` is the
 //! tandem-server preset (a sync layer and mutation function driving `tandem_core::session`).
 
+mod calls;
 mod change_objects;
 mod client;
 mod collection;

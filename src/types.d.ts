@@ -71,11 +71,13 @@ export interface PersistParams {
   changes: Changes;
   /** 1-based attempt number. */
   attempt: number;
+  /** The transaction's record as it is when first read (its `toJSON()`): `persisting` while this call runs. */
   transaction: TransactionRecord;
 }
 
 export interface AwaitSyncParams {
   changes: Changes;
+  /** The transaction's record as it is when first read (its `toJSON()`). */
   transaction: TransactionRecord;
 }
 

@@ -139,6 +139,32 @@ describe('mutations', () => {
     expect(record.attempts.map((a) => a.error?.message)).toEqual(['offline', 'offline', undefined])
   })
 
+  test('persist is called after the mutating call returned, never inside it', async () => {
+    const { calls, persist } = recordingPersist()
+    const todos = createCollection<Todo>({ id: 'todos', mutationFn: { persist } }, memoryClient())
+    const tx = todos.insert({ id: 'a', title: 'A', done: false })
+    expect(calls).toHaveLength(0)
+    await tx.settled()
+    expect(calls.map((c) => c.attempt)).toEqual([1])
+  })
+
+  test('an awaitSync that rejects is reported with its collection, and the transaction completes', async () => {
+    const errors: unknown[] = []
+    const client = memoryClient()
+    client.onError((error) => errors.push(error))
+    const mutationFn = {
+      persist() {},
+      awaitSync() {
+        return Promise.reject(new Error('the sync went away'))
+      },
+    }
+    const todos = createCollection<Todo>({ id: 'todos', mutationFn }, client)
+    const record = await todos.insert({ id: 'a', title: 'A', done: false }).settled()
+    expect(record.state).toBe('completed')
+    expect(errors).toEqual([expect.objectContaining({ name: 'AwaitSyncError', collection: 'todos' })])
+    expect(String((errors[0] as Error).message)).toContain('the sync went away')
+  })
+
   test('persist keeps its object as `this`, and awaitSync gets the sync config', async () => {
     const { sync } = syncWith([])
     const seen: unknown[] = []
@@ -180,9 +206,10 @@ describe('mutations', () => {
     ])
   })
 
-  test('persist params are parsed when first read: reading `changes` leaves the transaction as text', async () => {
+  test('persist params are made when first read: reading `changes` leaves the transaction unread', async () => {
     const parse = vi.spyOn(JSON, 'parse')
     const parses: number[] = []
+    const states: unknown[] = []
     const mutationFn = {
       persist(params: PersistParams) {
         const before = parse.mock.calls.length
@@ -190,7 +217,7 @@ describe('mutations', () => {
         void params.changes
         parses.push(parse.mock.calls.length - before)
         void params.transaction.id
-        void params.transaction.state
+        states.push(params.transaction.state, params.transaction.attempts.length)
         parses.push(parse.mock.calls.length - before)
       },
     }
@@ -198,6 +225,8 @@ describe('mutations', () => {
     await todos.insert({ id: 'a', title: 'A', done: false }).settled()
     parse.mockRestore()
     expect(parses).toEqual([1, 2])
+    // Read while the call runs, the record is the one it is made for.
+    expect(states).toEqual(['persisting', 1])
   })
 
   test('strategy takes seed 004’s object form: parallel with a merge', async () => {
