@@ -4,10 +4,8 @@
 //! registered with a `FinalizationRegistry`, and a spawned task: with the record serialised for
 //! the params, two thirds of the time from an update to its completion (scenario 1's loop in
 //! Node, CPU profile). Here a JS helper calls the function and hands its outcome to one
-//! closure per client, made once, with the transaction id and attempt it answers. (Both helpers
-//! in one snippet: with `callThen` in a snippet of its own, the wasm-bindgen test runner's page
-//! never finished loading in 7 of 24 runs of tests/server_sync.rs, against 0 of 20 this way and
-//! 0 of 8 with an unrelated fifth snippet; the cause was not found.)
+//! closure per client, made once, with the transaction id and attempt it answers. The helpers
+//! are in src/js_helpers.js (why one module: see there).
 
 use std::rc::Weak;
 
@@ -19,33 +17,7 @@ use tandem_core::Transaction;
 
 use crate::driver::Driver;
 
-#[wasm_bindgen(inline_js = "
-export function callParams(changesJson, attempt, api, id) {
-  let changes, transaction, unread = true;
-  const params = {
-    get changes() {
-      if (changesJson !== undefined) { changes = JSON.parse(changesJson); changesJson = undefined; }
-      return changes;
-    },
-    set changes(value) { changes = value; changesJson = undefined; },
-    attempt,
-    get transaction() {
-      if (unread) { transaction = api.call(1, id); unread = false; }
-      return transaction;
-    },
-    set transaction(value) { transaction = value; unread = false; },
-  };
-  if (attempt === undefined) delete params.attempt;
-  return params;
-}
-export function callThen(f, params, answer, id, attempt) {
-  queueMicrotask(() => {
-    let returned;
-    try { returned = f(params); } catch (e) { answer(id, attempt, false, e); return; }
-    Promise.resolve(returned).then((v) => answer(id, attempt, true, v), (e) => answer(id, attempt, false, e));
-  });
-}
-")]
+#[wasm_bindgen(module = "/src/js_helpers.js")]
 extern "C" {
     #[wasm_bindgen(js_name = callParams)]
     fn lazy_call_params(changes: &str, attempt: Option<u32>, transaction_api: &JsValue, id: &str) -> JsValue;

@@ -99,7 +99,7 @@ const LONG_TEXT: u32 = 4096;
 /// A JS string's text. A long one (a slice of records' JSON) is encoded into wasm memory by
 /// one `TextEncoder.encodeInto`: wasm-bindgen's own conversion first copies ASCII a character
 /// at a time in JS, ~90 ms of a 100k-record insert's ~450, measured in Chromium.
-fn string_from_js(text: &js_sys::JsString) -> String {
+pub(crate) fn string_from_js(text: &js_sys::JsString) -> String {
     let units = text.length();
     if units < LONG_TEXT {
         return String::from(text);

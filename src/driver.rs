@@ -43,7 +43,7 @@ use crate::convert::{self, SyncUpdate};
 use crate::errors::{self, Error, TransactionFailure};
 use crate::merge::JsMerge;
 use crate::recovery::CachePending;
-use crate::storage::{CacheOp, Storage, StorageError, StoredTx, WriteBatch};
+use crate::storage::{CacheOp, Storage, StorageError, StoredTx, WriteBatch, CACHE_ROW_SEPARATOR};
 use crate::tabs::{HeldLock, LockManager, Watches};
 use crate::tasks::spawn;
 use crate::timers::{now, WakeUp};
@@ -1101,15 +1101,18 @@ fn settle_outcome(tx: &Transaction) -> Result<JsValue, JsValue> {
     }
 }
 
-/// The synced cache's rows of a collection as a sync batch; rows that cannot be read are
-/// reported in `errors` and left out.
+/// The synced cache's rows of a collection as a sync batch: each row one record's JSON text or
+/// several joined by [`CACHE_ROW_SEPARATOR`]; records that cannot be read are reported in
+/// `errors` and left out.
 pub(crate) fn cached_batch(collection: &str, rows: Vec<String>, errors: &mut Vec<Error>) -> tandem_core::SyncBatch<Record> {
     let mut batch = tandem_core::SyncBatch::<Record>::of(collection);
-    for json in rows {
-        match Fields::parse(&json) {
-            Ok(Some(record)) => batch.changes.push(SyncChange::Upsert(Record::new(record))),
-            Ok(None) => errors.push(unreadable(&format!("a cached record of `{collection}`"), "not an object")),
-            Err(e) => errors.push(unreadable(&format!("a cached record of `{collection}`"), json_error(&e))),
+    for joined in &rows {
+        for json in joined.split(CACHE_ROW_SEPARATOR) {
+            match Fields::parse(json) {
+                Ok(Some(record)) => batch.changes.push(SyncChange::Upsert(Record::new(record))),
+                Ok(None) => errors.push(unreadable(&format!("a cached record of `{collection}`"), "not an object")),
+                Err(e) => errors.push(unreadable(&format!("a cached record of `{collection}`"), json_error(&e))),
+            }
         }
     }
     batch

@@ -280,3 +280,50 @@ async fn a_memory_client_is_ready_at_once() {
     assert!(js_sys::Object::is(&first, &client.ready().into()), "`ready` keeps its identity");
     client.close().await.ok();
 }
+
+/// The synced cache read back straight from storage: each collection's records (found per
+/// collection, "a" and "ab" apart) in key order, and the positions.
+#[wasm_bindgen_test]
+async fn the_synced_cache_reads_back_per_collection_in_key_order_with_the_positions() {
+    use std::sync::Arc;
+    use tandem::storage::{CacheOp, CACHE_ROW_SEPARATOR};
+    use tandem_core::Fields;
+
+    let db = unique_db("cache-read-back");
+    let storage = IndexedDbStorage::open(&db, 5_000).await.unwrap();
+    let put = |collection: &str, ids: &[&str]| CacheOp::Put {
+        collection: collection.into(),
+        key_field: "id".into(),
+        records: ids
+            .iter()
+            .map(|id| Arc::new(Fields::parse(&format!(r#"{{"id":"{id}","in":"{collection}"}}"#)).unwrap().unwrap()))
+            .collect(),
+    };
+    let position =
+        |collection: &str, at: &str| CacheOp::Position { collection: collection.into(), position: Some(at.into()) };
+    let cache = vec![
+        put("b", &["2", "1"]),
+        put("ab", &["x"]),
+        put("a", &["k2", "k1", "k10"]),
+        position("a", "pa"),
+        position("b", "pb"),
+    ];
+    storage.write(WriteBatch { cache: Rc::new(cache), ..Default::default() }).await.unwrap();
+
+    let contents = storage.load_cache().await.unwrap();
+    let read: Vec<(String, Vec<serde_json::Value>)> = contents
+        .records
+        .iter()
+        .map(|(c, rows)| {
+            (c.clone(), rows.split(CACHE_ROW_SEPARATOR).map(|r| serde_json::from_str(r).unwrap()).collect())
+        })
+        .collect();
+    let ids =
+        |c: &str, ids: &[&str]| (c.to_string(), ids.iter().map(|id| json!({"id": id, "in": c})).collect::<Vec<_>>());
+    assert_eq!(read, vec![ids("a", &["k1", "k10", "k2"]), ids("ab", &["x"]), ids("b", &["1", "2"])]);
+    let mut positions = contents.positions.clone();
+    positions.sort();
+    assert_eq!(positions, vec![("a".to_string(), "pa".to_string()), ("b".to_string(), "pb".to_string())]);
+    storage.close();
+    delete_database(&db).await;
+}

@@ -33,7 +33,7 @@ use web_sys::{
 
 use super::{
     plan_adoption, Adoption, CacheContents, CacheOp, LocalFuture, LostHandler, Storage, StorageError, StorageErrorKind,
-    StoredTx, WriteBatch,
+    StoredTx, WriteBatch, CACHE_ROW_SEPARATOR,
 };
 
 /// The schema version this build creates and expects.
@@ -45,6 +45,25 @@ const SYNCED: &str = "synced";
 const META: &str = "meta";
 const OWNER_INDEX: &str = "owner";
 const POSITION_PREFIX: &str = "position:";
+
+// The helper is in src/js_helpers.js, beside the ones `calls.rs` uses (why one module: see there).
+#[wasm_bindgen(module = "/src/js_helpers.js")]
+extern "C" {
+    /// `[records, positions]`: `records` is `[collection, rows, …]`, `rows` a collection's record
+    /// texts in key order joined by `separator`, read per collection with `getAll`, the
+    /// collections found by a key cursor that skips each one's keys (reading every key, an array
+    /// per record, as well as every value, and crossing each record into wasm as a string of its
+    /// own, was most of a cold start with 100k cached records); `positions` is `[collection,
+    /// position, …]` from `meta`. Requests of one read-only transaction: all of them see the
+    /// same state.
+    #[wasm_bindgen(js_name = readCache)]
+    fn read_cache(
+        synced: &web_sys::IdbObjectStore,
+        meta: &web_sys::IdbObjectStore,
+        separator: char,
+        position_prefix: &str,
+    ) -> Promise;
+}
 
 #[wasm_bindgen]
 extern "C" {
@@ -193,36 +212,18 @@ impl Storage for IndexedDbStorage {
             let tx = self.transaction(&[SYNCED, META], IdbTransactionMode::Readonly)?;
             let synced = tx.object_store(SYNCED).map_err(|e| read_failed(&e))?;
             let meta = tx.object_store(META).map_err(|e| read_failed(&e))?;
-            let requests = [
-                synced.get_all_keys().map_err(|e| read_failed(&e))?,
-                synced.get_all().map_err(|e| read_failed(&e))?,
-                meta.get_all_keys().map_err(|e| read_failed(&e))?,
-                meta.get_all().map_err(|e| read_failed(&e))?,
-            ];
-            let futures: Vec<JsFuture> = requests.iter().map(request_future).collect();
-            Ok((requests, futures))
+            Ok(JsFuture::from(read_cache(&synced, &meta, CACHE_ROW_SEPARATOR, POSITION_PREFIX)))
         })();
         Box::pin(async move {
-            let (requests, futures) = issued?;
-            let mut results = Vec::with_capacity(4);
-            for (request, future) in requests.iter().zip(futures) {
-                future.await.map_err(|_| read_error(request))?;
-                results.push(request.result().map_err(|e| read_failed(&e))?.unchecked_into::<Array>());
-            }
-            let mut contents = CacheContents::default();
-            for (key, value) in results[0].iter().zip(results[1].iter()) {
-                let collection = key.unchecked_ref::<Array>().get(0).as_string();
-                if let (Some(collection), Some(json)) = (collection, value.as_string()) {
-                    contents.records.push((collection, json));
-                }
-            }
-            for (key, value) in results[2].iter().zip(results[3].iter()) {
-                let collection = key.as_string().and_then(|k| k.strip_prefix(POSITION_PREFIX).map(str::to_string));
-                if let (Some(collection), Some(position)) = (collection, value.as_string()) {
-                    contents.positions.push((collection, position));
-                }
-            }
-            Ok(contents)
+            let read: Array = issued?.await.map_err(|e| read_failed(&e))?.unchecked_into();
+            let pairs = |list: JsValue| {
+                let list: Array = list.unchecked_into();
+                (0..list.length()).step_by(2).filter_map(move |at| {
+                    let text: js_sys::JsString = list.get(at + 1).dyn_into().ok()?;
+                    Some((list.get(at).as_string()?, crate::convert::string_from_js(&text)))
+                })
+            };
+            Ok(CacheContents { records: pairs(read.get(0)).collect(), positions: pairs(read.get(1)).collect() })
         })
     }
 

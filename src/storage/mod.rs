@@ -80,10 +80,15 @@ impl WriteBatch {
     }
 }
 
+/// Between the record texts of one [`CacheContents`] entry. Never in JSON text: a control
+/// character is escaped inside strings, and is not whitespace.
+pub const CACHE_ROW_SEPARATOR: char = '\u{1}';
+
 /// The synced cache as loaded at start, per collection.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CacheContents {
-    /// (collection, record JSON), grouped by collection in key order.
+    /// (collection, record JSON texts joined by [`CACHE_ROW_SEPARATOR`]: one record or
+    /// several), grouped by collection in key order.
     pub records: Vec<(String, String)>,
     /// (collection, position).
     pub positions: Vec<(String, String)>,
