@@ -10,10 +10,9 @@
 use std::rc::Weak;
 
 use js_sys::Function;
-use wasm_bindgen::prelude::*;
-
 use tandem_core::protocol::json_text;
 use tandem_core::Transaction;
+use wasm_bindgen::prelude::*;
 
 use crate::driver::Driver;
 
@@ -26,7 +25,7 @@ extern "C" {
 }
 
 /// What a call answers: a persist's attempt, or (no attempt) an `awaitSync`.
-pub(crate) const AWAIT_SYNC: f64 = -1.0;
+const AWAIT_SYNC: f64 = -1.0;
 
 /// The function every call of `driver`'s answers through: `(id, attempt, ok, value)`.
 pub(crate) fn answer_for(driver: Weak<Driver>) -> JsValue {

@@ -859,20 +859,16 @@ impl Driver {
                     Call::Persist { attempt, .. } => Some(*attempt),
                     Call::AwaitSync { .. } => None,
                 };
-                (f, crate::calls::params(tx, attempt, &self.transaction_api))
+                (f, crate::calls::params(tx, attempt, &self.transaction_api), attempt)
             })
         };
-        let Some((function, params)) = prepared else {
+        let Some((function, params, attempt)) = prepared else {
             // A collection without mutationFn (or without awaitSync) is local: done at once.
             match call {
                 Call::Persist { id, attempt } => self.persisted(&id, attempt, Ok(())),
                 Call::AwaitSync { id } => self.synced(&id),
             }
             return;
-        };
-        let attempt = match call {
-            Call::Persist { attempt, .. } => Some(attempt),
-            Call::AwaitSync { .. } => None,
         };
         crate::calls::call(&function, &params, &self.call_answer, id, attempt);
     }
