@@ -882,7 +882,7 @@ impl Driver {
             if let Err(thrown) = outcome {
                 // Persist succeeded, so the server has the data; the sync will show it.
                 let (_, message) = errors::name_and_message(&thrown);
-                let collection = self.with_collection_of(id);
+                let collection = self.collection_of(id);
                 self.report(Error::Callback {
                     name: "AwaitSyncError",
                     what: format!("awaitSync of transaction `{id}`"),
@@ -897,7 +897,7 @@ impl Driver {
     }
 
     /// The collection of a transaction's first mutation, if it is still in history.
-    fn with_collection_of(&self, id: &str) -> Option<String> {
+    fn collection_of(&self, id: &str) -> Option<String> {
         let engine = self.engine.try_borrow().ok()?;
         Some(engine.transaction(id)?.mutations.first()?.collection.to_string())
     }
