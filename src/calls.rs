@@ -10,7 +10,6 @@
 use std::rc::Weak;
 
 use js_sys::Function;
-use tandem_core::protocol::json_text;
 use tandem_core::Transaction;
 use wasm_bindgen::prelude::*;
 
@@ -46,7 +45,7 @@ pub(crate) fn call(function: &Function, params: &JsValue, answer: &JsValue, id: 
 }
 
 /// The argument of `persist` (with `attempt`) or `awaitSync`: `{changes, attempt?,
-/// transaction}`, where `changes` is `Transaction::changes()`: `{ [collection]: { [key]:
+/// transaction}`, where `changes` is `Transaction::changes_json()`: `{ [collection]: { [key]:
 /// fields | null } }`, JSON text until first read (then a plain object, which the function may
 /// replace). `transaction` is the record as it is when first read, as a handle's `toJSON()`
 /// gives it (through `transaction_api`): serialising every transaction, its records before and
@@ -54,5 +53,5 @@ pub(crate) fn call(function: &Function, params: &JsValue, answer: &JsValue, id: 
 /// update and its completion (scenario 1's loop in Node, CPU profile), and its text the most of
 /// the garbage.
 pub(crate) fn params(tx: &Transaction, attempt: Option<u32>, transaction_api: &JsValue) -> JsValue {
-    lazy_call_params(&json_text(&tx.changes()), attempt, transaction_api, &tx.id)
+    lazy_call_params(&tx.changes_json(), attempt, transaction_api, &tx.id)
 }

@@ -260,6 +260,31 @@ impl Transaction {
     }
 }
 
+impl Transaction {
+    /// [`Transaction::changes`] as JSON text. A transaction of one mutation (an app's usual
+    /// one) is written straight from it, without the map and the copy of its fields that
+    /// `changes()` makes: the persist call of every update gets this text.
+    pub fn changes_json(&self) -> String {
+        let [only] = self.mutations.as_slice() else {
+            return crate::protocol::json_text(&self.changes());
+        };
+        let fields = (only.kind != MutationKind::Delete).then_some(&*only.changes);
+        crate::protocol::json_text(&OneEntry(&only.collection, OneEntry(&only.key, fields)))
+    }
+}
+
+/// A JSON object of one entry.
+struct OneEntry<'a, V>(&'a str, V);
+
+impl<V: Serialize> Serialize for OneEntry<'_, V> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(1))?;
+        map.serialize_entry(self.0, &self.1)?;
+        map.end()
+    }
+}
+
 /// `prefix`, `separator`, then `n` in decimal, without the formatting machinery: ids are built
 /// for every transaction, mutation and attempt, and `format!` shows in profiles.
 pub(crate) fn compose_id(prefix: &str, separator: char, n: u64) -> String {
@@ -301,5 +326,28 @@ mod tests {
         assert_eq!(&*compose_shared_id("client", '-', 1_700_000_000_000_123), "client-1700000000000123");
         let long = "é".repeat(60);
         assert_eq!(&*compose_shared_id(&long, '#', u64::MAX), format!("{long}#{}", u64::MAX));
+    }
+
+    #[test]
+    fn changes_json_is_the_changes_map_for_one_mutation_or_several() {
+        use crate::{CollectionConfig, Engine, EngineConfig, SyncBatch, SyncChange, TransactionInput};
+        use serde_json::json;
+        let mut engine = Engine::new(EngineConfig::default());
+        engine.create_collection(CollectionConfig::new("todos")).unwrap();
+        let mut batch = SyncBatch::new("todos");
+        batch.changes = vec![SyncChange::Upsert(json!({"id": "a", "n": 1})), SyncChange::Upsert(json!({"id": "b"}))];
+        engine.sync_received(0, batch).unwrap();
+        let inputs = [
+            TransactionInput::new().update("todos", "a", json!({"n": 2, "t": "é\"x"})),
+            TransactionInput::new().insert("todos", json!({"id": "c", "z": 1, "a": [1]})),
+            TransactionInput::new().delete("todos", "b"),
+            TransactionInput::new().update("todos", "a", json!({"n": 3})).update("todos", "a", json!({"m": 4})),
+        ];
+        for (i, input) in inputs.into_iter().enumerate() {
+            let id = engine.mutate(1 + i as u64, input).unwrap();
+            let tx = engine.transaction(&id).unwrap();
+            let written: Value = serde_json::from_str(&tx.changes_json()).unwrap();
+            assert_eq!(written, Value::Object(tx.changes()), "input {i}");
+        }
     }
 }
