@@ -62,15 +62,16 @@ export function readCache(synced, meta, separator, positionPrefix) {
         return;
       }
       left += names.length;
-      names.forEach((name, i) => {
+      for (const name of names) {
         const request = synced.getAll(IDBKeyRange.bound([name], [name, []]));
         request.onerror = fail(request);
         request.onsuccess = () => {
-          records[2 * i] = name;
-          records[2 * i + 1] = request.result.filter((row) => typeof row === 'string').join(separator);
+          // In request order, so in the collections' order. Only texts are records.
+          const rows = request.result.filter((row) => typeof row === 'string');
+          if (rows.length > 0) records.push(name, rows.join(separator));
           done();
         };
-      });
+      }
       done();
     };
   });

@@ -258,9 +258,7 @@ impl Transaction {
         }
         by_collection
     }
-}
 
-impl Transaction {
     /// [`Transaction::changes`] as JSON text. A transaction of one mutation (an app's usual
     /// one) is written straight from it, without the map and the copy of its fields that
     /// `changes()` makes: the persist call of every update gets this text.
