@@ -788,7 +788,7 @@ impl Driver {
         if ids.is_empty() && cache.is_empty() {
             return None;
         }
-        let mut batch = WriteBatch { cache: Rc::clone(&cache), ..Default::default() };
+        let mut batch = WriteBatch { writer: self.client_id.clone(), cache: Rc::clone(&cache), ..Default::default() };
         for id in &ids {
             match engine.transaction(id) {
                 Some(tx) => batch.put.push(StoredTx {

@@ -1,6 +1,8 @@
 //! The outbox on real IndexedDB: a transaction is on disk before its persist runs (and, once it
 //! is, later attempts do not wait for another write), a burst of mutations shares one write, and
-//! records carry their owner.
+//! records carry their owner. Stored as segments (one record per write, see `Outbox` in
+//! src/js_helpers.js): superseded records go, a reload finds each transaction's newest state,
+//! an erased one stays erased, and a record of the first schema is still read.
 #![cfg(target_arch = "wasm32")]
 
 mod common;
@@ -139,5 +141,141 @@ async fn a_burst_of_mutations_is_written_in_one_storage_transaction() {
     wait_until("written", 2_000.0, || !durable.borrow().is_empty()).await;
     assert_eq!(durable.borrow()[0].put.len(), 100, "one write for the whole burst");
     client.close().await.ok();
+    delete_database(&db).await;
+}
+
+/// Plain IndexedDB access to a database's `outbox` store, as an older build or another tab has it.
+fn raw_outbox() -> js_sys::Function {
+    js_sys::Function::new_with_args(
+        "name, rewrite",
+        "return new Promise((resolve, reject) => {
+           const open = indexedDB.open(name);
+           open.onerror = () => reject(open.error);
+           open.onsuccess = () => {
+             const db = open.result, tx = db.transaction(['outbox'], 'readwrite'), store = tx.objectStore('outbox');
+             const all = store.getAll();
+             all.onsuccess = () => { if (rewrite) rewrite(store, all.result); };
+             tx.oncomplete = () => { db.close(); resolve(all.result); };
+             tx.onerror = () => reject(tx.error);
+           };
+         });",
+    )
+}
+
+/// The records in `db`'s outbox; `rewrite(store, records)` may change them in the same transaction.
+async fn outbox_records(db: &str, rewrite: &JsValue) -> Vec<JsValue> {
+    let promise: js_sys::Promise = raw_outbox().call2(&JsValue::NULL, &db.into(), rewrite).unwrap().unchecked_into();
+    let records: js_sys::Array = wasm_bindgen_futures::JsFuture::from(promise).await.unwrap().unchecked_into();
+    records.iter().collect()
+}
+
+#[wasm_bindgen_test]
+async fn each_write_is_one_record_and_a_reload_finds_every_transaction_in_its_newest_state() {
+    let db = unique_db("segments");
+    let a = open(json!({"database": db})).await;
+    let persist = Persist::resolving();
+    let todos = a.collection(object(&[("id", "todos".into()), ("mutationFn", mutation_fn(&persist, None))])).unwrap();
+    let mut ids = Vec::new();
+    for burst in 0..5 {
+        for i in 0..20 {
+            ids.push(todos.insert(js(json!({"id": burst * 20 + i})), JsValue::UNDEFINED).unwrap().id());
+        }
+        wait_until("the burst completed", 2_000.0, || ids.iter().all(|id| state_of(&a, id) == "completed")).await;
+        sleep(20).await; // The completed states are on disk.
+    }
+    let last = todos.update(js(json!(0)), js(json!({"n": 1})), JsValue::UNDEFINED).unwrap().id();
+    wait_until("the last completed", 2_000.0, || state_of(&a, &last) == "completed").await;
+    sleep(20).await;
+    let records = outbox_records(&db, &JsValue::UNDEFINED).await;
+    // Each burst wrote its pending and its completed states; the pending ones are gone.
+    assert!(records.len() <= 7, "{} records for 101 transactions in 12 writes", records.len());
+    let stored: usize = records.iter().map(|r| js_sys::Array::from(&get(r, "ids")).length() as usize).sum();
+    assert!(stored >= 101, "every transaction has a copy: {stored}");
+    a.close().await.ok();
+
+    let b = open(json!({"database": db})).await;
+    let b_persist = Persist::resolving();
+    let _todos =
+        b.collection(object(&[("id", "todos".into()), ("mutationFn", mutation_fn(&b_persist, None))])).unwrap();
+    for id in ids.iter().chain([&last]) {
+        assert_eq!(state_of(&b, id), "completed", "{id} comes back in its newest state");
+    }
+    sleep(50).await;
+    assert!(b_persist.calls().is_empty(), "nothing is sent again");
+    b.close().await.ok();
+    delete_database(&db).await;
+}
+
+#[wasm_bindgen_test]
+async fn a_transaction_dropped_from_history_does_not_come_back_after_a_reload() {
+    let db = unique_db("erased");
+    let options = json!({"database": db, "history": {"maxFinished": 2}});
+    let a = open(options.clone()).await;
+    let persist = Persist::resolving();
+    let todos = a.collection(object(&[("id", "todos".into()), ("mutationFn", mutation_fn(&persist, None))])).unwrap();
+    // Two in one write (one stays in history, one is dropped), then three more on their own.
+    let mut ids = vec![
+        todos.insert(js(json!({"id": "a"})), JsValue::UNDEFINED).unwrap().id(),
+        todos.insert(js(json!({"id": "b"})), JsValue::UNDEFINED).unwrap().id(),
+    ];
+    for n in 0..3 {
+        wait_until("completed", 2_000.0, || ids.iter().all(|id| state_of_or_pruned(&a, id))).await;
+        sleep(20).await;
+        ids.push(todos.update(js(json!("a")), js(json!({"n": n})), JsValue::UNDEFINED).unwrap().id());
+    }
+    wait_until("completed", 2_000.0, || ids.iter().all(|id| state_of_or_pruned(&a, id))).await;
+    sleep(20).await;
+    a.close().await.ok();
+
+    // Opened keeping all history: what it finds is what is stored.
+    let b = open(json!({"database": db})).await;
+    let _todos = b.collection(object(&[("id", "todos".into()), ("mutationFn", mutation_fn(&persist, None))])).unwrap();
+    let known: Vec<bool> = ids.iter().map(|id| !b.transaction(id).unwrap().is_undefined()).collect();
+    assert_eq!(known, [false, false, false, true, true], "only the last two are in the stored history");
+    b.close().await.ok();
+    delete_database(&db).await;
+}
+
+/// Completed, or already dropped from history.
+fn state_of_or_pruned(client: &TandemClient, id: &str) -> bool {
+    let record = client.transaction(id).unwrap();
+    record.is_undefined() || get_str(&record, "state") == "completed"
+}
+
+#[wasm_bindgen_test]
+async fn a_record_of_the_first_schema_is_recovered() {
+    let db = unique_db("first-schema");
+    let a = open(json!({"database": db})).await;
+    let todos = a
+        .collection(object(&[("id", "todos".into()), ("mutationFn", mutation_fn(&Persist::holding(), None))]))
+        .unwrap();
+    let t1 = todos.insert(js(json!({"id": "a"})), JsValue::UNDEFINED).unwrap().id();
+    sleep(20).await;
+    a.close().await.ok();
+    // As an older build stored it: one record per transaction, keyed by its id.
+    let rewrite = js_sys::Function::new_with_args(
+        "store, records",
+        "for (const r of records) {
+           store.delete(r.id);
+           store.put({ id: r.ids[0], owner: r.owner, tx: r.tx });
+         }",
+    );
+    let records = outbox_records(&db, &rewrite).await;
+    assert_eq!(records.len(), 1);
+
+    let b = open(json!({"database": db})).await;
+    let b_persist = Persist::resolving();
+    let b_todos =
+        b.collection(object(&[("id", "todos".into()), ("mutationFn", mutation_fn(&b_persist, None))])).unwrap();
+    wait_until("B completed t1", 2_000.0, || state_of(&b, &t1) == "completed").await;
+    assert_eq!(b_persist.count(&t1), 1);
+    sleep(20).await;
+    // A record no longer needed goes with the next write.
+    let t2 = b_todos.insert(js(json!({"id": "b"})), JsValue::UNDEFINED).unwrap().id();
+    wait_until("B completed t2", 2_000.0, || state_of(&b, &t2) == "completed").await;
+    sleep(20).await;
+    let records = outbox_records(&db, &JsValue::UNDEFINED).await;
+    assert!(records.iter().all(|r| get(r, "ids").is_array()), "the old record was superseded and deleted");
+    b.close().await.ok();
     delete_database(&db).await;
 }

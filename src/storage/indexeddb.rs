@@ -13,7 +13,10 @@
 //!   in call order (IndexedDB runs overlapping read-write transactions in creation order).
 //!
 //! Schema (version [`DB_VERSION`]):
-//! * `outbox`: `{id, owner, tx}` keyed by `id`, indexed by `owner`; `tx` is the JSON record;
+//! * `outbox`: one record per write, a *segment* `{id: [number, owner], owner, ids, tx}` keyed
+//!   by `id`, indexed by `owner`; `tx` the JSON records of `ids` joined by U+0001 (see `Outbox`
+//!   in src/js_helpers.js). The first schema's `{id, owner, tx}`, one transaction keyed by its
+//!   id, is still read;
 //! * `owners`: per owner group (the client id that wrote the records), the client id holding
 //!   it now — adoption rewrites this short list, never the records themselves;
 //! * `synced`: record JSON keyed by `[collection, key]`;
@@ -36,6 +39,9 @@ use super::{
     StoredTx, WriteBatch, CACHE_ROW_SEPARATOR,
 };
 
+/// Between the JSON texts of an outbox segment's transactions (see [`CACHE_ROW_SEPARATOR`]).
+const SEGMENT_SEPARATOR: char = CACHE_ROW_SEPARATOR;
+
 /// The schema version this build creates and expects.
 pub const DB_VERSION: u32 = 1;
 
@@ -56,6 +62,32 @@ extern "C" {
     /// own, was most of a cold start with 100k cached records); `positions` is `[collection,
     /// position, …]` from `meta`. Requests of one read-only transaction: all of them see the
     /// same state.
+    /// The outbox's segments: one record per write (src/js_helpers.js says why and how).
+    type Outbox;
+    #[wasm_bindgen(constructor)]
+    fn new() -> Outbox;
+    /// Issues a write's outbox requests (the segment of `ids`, their `texts` joined by
+    /// `separator`, with tombstones of `erased`; deletions; this writer's `owners` entry) and
+    /// returns its plan, for `written`. Throws what a request throws.
+    #[allow(clippy::too_many_arguments)]
+    #[wasm_bindgen(method, catch)]
+    fn write(
+        this: &Outbox,
+        outbox: &web_sys::IdbObjectStore,
+        owners: &web_sys::IdbObjectStore,
+        writer: &str,
+        ids: &Array,
+        texts: &str,
+        erased: &Array,
+        separator: char,
+    ) -> Result<JsValue, JsValue>;
+    /// Whether the write of `plan` committed.
+    #[wasm_bindgen(method)]
+    fn written(this: &Outbox, plan: &JsValue, ok: bool);
+    /// The live copies in adopted groups' records (`groups`, their `getAll` results), as
+    /// `[id, text, …]`, once the adoption committed.
+    #[wasm_bindgen(method)]
+    fn read(this: &Outbox, groups: &Array, separator: char) -> Array;
     #[wasm_bindgen(js_name = readCache)]
     fn read_cache(
         synced: &web_sys::IdbObjectStore,
@@ -93,9 +125,8 @@ struct Inner {
     /// `None` once closed, lost, or handed over to a newer version.
     db: RefCell<Option<IdbDatabase>>,
     lost: RefCell<Option<LostHandler>>,
-    /// The `owners` entry saying this instance holds its own group is written (by its first
-    /// write that succeeded): later writes need not write it again.
-    holds_own_group: Cell<bool>,
+    /// Which outbox records hold what (see `Outbox` in src/js_helpers.js).
+    outbox: Outbox,
 }
 
 impl Inner {
@@ -124,7 +155,7 @@ impl IndexedDbStorage {
             name: name.to_string(),
             db: RefCell::new(Some(db.clone())),
             lost: RefCell::new(None),
-            holds_own_group: Cell::new(false),
+            outbox: Outbox::new(),
         });
         // A newer version wants the database: let go at once so its upgrade is not blocked.
         let on_versionchange = {
@@ -230,6 +261,7 @@ impl Storage for IndexedDbStorage {
     fn adopt(&self, me: &str, live: &[String], reclaim_own: bool) -> LocalFuture<Result<Adoption, StorageError>> {
         let me = me.to_string();
         let live = live.to_vec();
+        let inner = self.inner.clone();
         let issued = (|| -> Result<_, StorageError> {
             // Relaxed: this only moves groups to a new holder. Other instances see the commit at
             // once (adopters are serialised by the adopt lock and this transaction); an OS crash
@@ -264,6 +296,7 @@ impl Storage for IndexedDbStorage {
             let outbox = tx.object_store(OUTBOX).map_err(|e| read_failed(&e))?;
             let index = outbox.index(OWNER_INDEX).map_err(|e| read_failed(&e))?;
             let mut requests = Vec::with_capacity(plan.adopt.len());
+            let groups = Array::new();
             for group in &plan.adopt {
                 let request = index.get_all_with_key(&JsValue::from_str(group)).map_err(|e| read_failed(&e))?;
                 let future = request_future(&request);
@@ -279,21 +312,29 @@ impl Storage for IndexedDbStorage {
                 }
                 // The records stay as they are: the group changes hands, whatever its size.
                 owners.put_with_key(&JsValue::from_str(&me), &key).map_err(|e| read_failed(&e))?;
-                adoption.adopted.extend(records.iter().filter_map(|r| stored_from_js(&r)));
+                groups.push(&records);
             }
             #[allow(deprecated)] // web-sys marks `commit` deprecated; it only ends the wait early.
             tx.commit().ok();
             done.await.map_err(|_| transaction_error(&tx))?;
+            // Now this instance's to run: the adopter is their owner.
+            let live = inner.outbox.read(&groups, SEGMENT_SEPARATOR);
+            adoption.adopted = (0..live.length())
+                .step_by(2)
+                .filter_map(|at| {
+                    let (id, json) = (live.get(at).as_string()?, live.get(at + 1).as_string()?);
+                    Some(StoredTx { id, owner: me.clone(), json })
+                })
+                .collect();
             Ok(adoption)
         })
     }
 
     fn write(&self, batch: WriteBatch) -> LocalFuture<Result<(), StorageError>> {
         // A batch's records are all its writer's (see `WriteBatch`).
-        let owner = batch.put.first().map(|stored| stored.owner.as_str());
-        debug_assert!(batch.put.iter().all(|stored| Some(stored.owner.as_str()) == owner), "one writer per batch");
-        let owner_entry = owner.filter(|_| !self.inner.holds_own_group.get());
-        let writes_owner_entry = owner_entry.is_some();
+        debug_assert!(batch.put.iter().all(|stored| stored.owner == batch.writer), "one writer per batch");
+        // What the outbox planned (see `Outbox.write`), told whether the write committed.
+        let mut plan = JsValue::UNDEFINED;
         let issued = (|| -> Result<IdbTransaction, StorageError> {
             let tx = self.transaction(&[OUTBOX, OWNERS, SYNCED, META], IdbTransactionMode::Readwrite)?;
             let fail = |e: JsValue| {
@@ -301,20 +342,27 @@ impl Storage for IndexedDbStorage {
                 let (name, message) = exception_parts(&e);
                 StorageError::from_write_failure(&name, &message)
             };
-            let outbox = tx.object_store(OUTBOX).map_err(&fail)?;
+            let (ids, erased) = (Array::new(), Array::new());
+            let mut texts = String::with_capacity(batch.put.iter().map(|stored| stored.json.len() + 1).sum());
             for stored in &batch.put {
-                outbox.put(&stored_to_js(stored)).map_err(&fail)?;
+                if !texts.is_empty() {
+                    texts.push(SEGMENT_SEPARATOR);
+                }
+                ids.push(&JsValue::from_str(&stored.id));
+                texts.push_str(&stored.json);
             }
             for id in &batch.erase {
-                outbox.delete(&JsValue::from_str(id)).map_err(&fail)?;
+                erased.push(&JsValue::from_str(id));
             }
-            if let Some(owner) = owner_entry {
-                // A writer is alive, so it holds its own group: said once per instance (nothing
-                // else rewrites a live holder's entry), not with every write, which cost one
-                // more IndexedDB request per write.
-                let owners = tx.object_store(OWNERS).map_err(&fail)?;
-                owners.put_with_key(&JsValue::from_str(owner), &JsValue::from_str(owner)).map_err(&fail)?;
-            }
+            // A writer is alive, so it holds its own group: the outbox says so with its first
+            // segment only (nothing else rewrites a live holder's entry), not with every write.
+            let outbox = tx.object_store(OUTBOX).map_err(&fail)?;
+            let owners = tx.object_store(OWNERS).map_err(&fail)?;
+            plan = self
+                .inner
+                .outbox
+                .write(&outbox, &owners, &batch.writer, &ids, &texts, &erased, SEGMENT_SEPARATOR)
+                .map_err(&fail)?;
             if !batch.cache.is_empty() {
                 let synced = tx.object_store(SYNCED).map_err(&fail)?;
                 let meta = tx.object_store(META).map_err(&fail)?;
@@ -358,12 +406,14 @@ impl Storage for IndexedDbStorage {
         });
         let inner = self.inner.clone();
         Box::pin(async move {
-            let tx = issued?;
-            done.expect("issued").await.map_err(|_| transaction_error(&tx))?;
-            if writes_owner_entry {
-                inner.holds_own_group.set(true);
+            let outcome = match issued {
+                Ok(tx) => done.expect("issued").await.map(drop).map_err(|_| transaction_error(&tx)),
+                Err(error) => Err(error),
+            };
+            if !plan.is_undefined() {
+                inner.outbox.written(&plan, outcome.is_ok());
             }
-            Ok(())
+            outcome
         })
     }
 
@@ -495,19 +545,6 @@ fn collection_range(collection: &str) -> Result<IdbKeyRange, JsValue> {
     let lower = Array::of1(&JsValue::from_str(collection));
     let upper = Array::of2(&JsValue::from_str(collection), &Array::new());
     IdbKeyRange::bound(&lower, &upper)
-}
-
-fn stored_to_js(stored: &StoredTx) -> JsValue {
-    let object = js_sys::Object::new();
-    crate::convert::set(&object, "id", &JsValue::from_str(&stored.id));
-    crate::convert::set(&object, "owner", &JsValue::from_str(&stored.owner));
-    crate::convert::set(&object, "tx", &JsValue::from_str(&stored.json));
-    object.into()
-}
-
-fn stored_from_js(value: &JsValue) -> Option<StoredTx> {
-    let field = |name: &str| Reflect::get(value, &name.into()).ok().and_then(|v| v.as_string());
-    Some(StoredTx { id: field("id")?, owner: field("owner")?, json: field("tx")? })
 }
 
 fn exception_parts(error: &JsValue) -> (String, String) {

@@ -4,7 +4,8 @@
 //!
 //! What is stored:
 //! * the outbox: every transaction record the engine asks to save, as JSON, with the id of the
-//!   client instance that owns it (the one running it, see `tabs.rs`);
+//!   client instance that owns it (the one running it, see `tabs.rs`) — in IndexedDB one record
+//!   per write, however many transactions it saves;
 //! * per collection, a cache of the synced records (JSON) and an opaque sync position string,
 //!   so a reload shows the last synced data before the network answers.
 
@@ -64,6 +65,8 @@ pub enum CacheOp {
 /// Everything one drain of the engine asks to store, written in one storage transaction.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct WriteBatch {
+    /// The writing instance's client id.
+    pub writer: String,
     /// All with the writer's id as their owner (a record it took over joins its group when
     /// written again).
     pub put: Vec<StoredTx>,
