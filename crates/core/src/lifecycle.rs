@@ -202,7 +202,7 @@ impl Engine {
                 continue;
             }
             self.clear_timer(seq);
-            self.txs.get_mut(&seq).expect("exists").tx.error = Some(error.clone());
+            self.txs.get_mut(&seq).expect("exists").tx.error = Some(Box::new(error.clone()));
             self.set_state(seq, TransactionState::Failed);
             self.remove_from_overlay(seq);
             self.touch(seq, now);

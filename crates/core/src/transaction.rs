@@ -222,8 +222,11 @@ pub struct Transaction {
     pub current_attempt: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queued_behind: Option<TxId>,
+    /// Boxed: a failure is rare, and without its room in line a transaction's box in the engine
+    /// is under 256 bytes, the size from which the wasm allocator (dlmalloc) searches a tree of
+    /// free chunks rather than taking one from an exact-size list.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<TransactionError>,
+    pub error: Option<Box<TransactionError>>,
     pub metadata: Value,
 }
 

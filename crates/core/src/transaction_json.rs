@@ -68,7 +68,7 @@ impl Transaction {
             attempts: f.list("attempts", attempt)?,
             current_attempt: f.small("current_attempt")?,
             queued_behind: f.optional_string("queued_behind")?.map(Into::into),
-            error: f.optional("error").map(transaction_error).transpose()?,
+            error: f.optional("error").map(transaction_error).transpose()?.map(Box::new),
             metadata: f.required("metadata")?,
         })
     }
