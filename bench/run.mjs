@@ -171,7 +171,7 @@ try {
   }
 
   if (wanted("update")) {
-    const systems = ["tandem", "tandem-memory", "tanstack-db", "plain-js"];
+    const systems = ["tandem", "tandem-memory", "tanstack-db", "plain-js", "plain-js-idb"];
     const sizes = [1_000, 10_000, 100_000];
     const firsts = [];
     const writes = [];

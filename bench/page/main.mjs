@@ -22,6 +22,7 @@ const load = {
   "tanstack-db": () => import("./sys-tanstack.mjs"),
   "tanstack-offline": () => import("./sys-offline.mjs"),
   "plain-js": () => import("./sys-plain.mjs"),
+  "plain-js-idb": () => import("./sys-plain.mjs"),
 };
 
 const q = new URLSearchParams(location.search);

@@ -12,18 +12,41 @@ function store(initial = []) {
   };
 }
 
-export async function updateSubject(data) {
+/**
+ * `plain-js-idb` also keeps a write-ahead outbox, as Tandem's default client does: the updates
+ * of a turn go to IndexedDB in one record, one strict readwrite transaction issued in a
+ * microtask after the first of them (Tandem's segment per write), so the same IndexedDB work
+ * runs between the samples.
+ */
+export async function updateSubject(data, system = "plain-js") {
   const s = store(data);
   let notified = 0;
   s.subscribe(() => { notified++; });
+  const name = `bench-plain-outbox-${Date.now()}`;
+  const db = system === "plain-js-idb" ? await openDb(name) : null;
+  let pending = [], seq = 0;
+  const flush = () => {
+    const batch = pending;
+    pending = [];
+    write(db, (records) => records.put(JSON.stringify(batch), seq++)).catch((e) => console.error(e));
+  };
   return {
     update(key, i) {
       const value = { ...s.map.get(key), n: i, done: i % 2 === 0 };
       s.map.set(key, value);
+      if (db) {
+        if (pending.length === 0) queueMicrotask(flush);
+        pending.push({ key, value });
+      }
       s.emit([{ type: "update", key, value }]);
     },
     notified: () => notified,
-    dispose: async () => {},
+    database: db ? name : undefined,
+    dispose: async () => {
+      if (!db) return;
+      db.close();
+      await deleteDatabase(name);
+    },
   };
 }
 
