@@ -1,8 +1,9 @@
-// The runtime's JS helpers that are neither a class nor a codec: calling the app's persist and
-// awaitSync functions (src/calls.rs) and reading the synced cache (src/storage/indexeddb.rs).
-// One module for both, not a snippet each: with a fifth snippet module, the wasm-bindgen test
-// runner's page sometimes never finished loading (tests/facade.rs: 2 of 6 runs; 0 of 8 with
-// four; tests/server_sync.rs: 7 of 24 against 0 of 20). The cause was not found.
+// The runtime's JS helpers that are not a codec: calling the app's persist and awaitSync
+// functions (src/calls.rs), reading the synced cache and keeping the outbox's segments
+// (src/storage/indexeddb.rs). One module for all, not a snippet each: with a fifth snippet
+// module, the wasm-bindgen test runner's page sometimes never finished loading
+// (tests/facade.rs: 2 of 6 runs; 0 of 8 with four; tests/server_sync.rs: 7 of 24 against 0 of
+// 20). The cause was not found.
 
 // ---- calls (src/calls.rs) ----
 

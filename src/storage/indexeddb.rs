@@ -52,16 +52,9 @@ const META: &str = "meta";
 const OWNER_INDEX: &str = "owner";
 const POSITION_PREFIX: &str = "position:";
 
-// The helper is in src/js_helpers.js, beside the ones `calls.rs` uses (why one module: see there).
+// The helpers are in src/js_helpers.js, beside the ones `calls.rs` uses (why one module: see there).
 #[wasm_bindgen(module = "/src/js_helpers.js")]
 extern "C" {
-    /// `[records, positions]`: `records` is `[collection, rows, …]`, `rows` a collection's record
-    /// texts in key order joined by `separator`, read per collection with `getAll`, the
-    /// collections found by a key cursor that skips each one's keys (reading every key, an array
-    /// per record, as well as every value, and crossing each record into wasm as a string of its
-    /// own, was most of a cold start with 100k cached records); `positions` is `[collection,
-    /// position, …]` from `meta`. Requests of one read-only transaction: all of them see the
-    /// same state.
     /// The outbox's segments: one record per write (src/js_helpers.js says why and how).
     type Outbox;
     #[wasm_bindgen(constructor)]
@@ -88,6 +81,13 @@ extern "C" {
     /// `[id, text, …]`, once the adoption committed.
     #[wasm_bindgen(method)]
     fn read(this: &Outbox, groups: &Array, separator: char) -> Array;
+    /// `[records, positions]`: `records` is `[collection, rows, …]`, `rows` a collection's record
+    /// texts in key order joined by `separator`, read per collection with `getAll`, the
+    /// collections found by a key cursor that skips each one's keys (reading every key, an array
+    /// per record, as well as every value, and crossing each record into wasm as a string of its
+    /// own, was most of a cold start with 100k cached records); `positions` is `[collection,
+    /// position, …]` from `meta`. Requests of one read-only transaction: all of them see the
+    /// same state.
     #[wasm_bindgen(js_name = readCache)]
     fn read_cache(
         synced: &web_sys::IdbObjectStore,
