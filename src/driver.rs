@@ -70,6 +70,8 @@ pub struct Driver {
     /// Unfinished transactions with a version of their record on disk (see the module comment).
     pub(crate) on_disk: RefCell<FxHashSet<TxId>>,
     flush_scheduled: Cell<bool>,
+    /// A flush is writing (see `flush`).
+    writing: Cell<bool>,
     wake_up: RefCell<WakeUp>,
     waiters: RefCell<Waiters>,
     pub(crate) closed: Cell<bool>,
@@ -323,6 +325,7 @@ impl Driver {
             calls: RefCell::default(),
             on_disk: RefCell::default(),
             flush_scheduled: Cell::new(false),
+            writing: Cell::new(false),
             wake_up: RefCell::default(),
             waiters: RefCell::default(),
             closed: Cell::new(false),
@@ -732,36 +735,50 @@ impl Driver {
         spawn(async move { driver.flush().await });
     }
 
+    /// Writes what is dirty, then runs the calls that wait for it. One write at a time: a flush
+    /// asked for while one is in flight is made by that one, once its write is done, with all
+    /// that became dirty meanwhile. An isolated mutation is written at once; a stream of them in
+    /// fewer, larger IndexedDB commits, each of which leaves the page's next work cold
+    /// (bench/README.md).
     pub(crate) async fn flush(self: Rc<Self>) {
-        self.flush_scheduled.set(false);
-        if self.closed.get() {
-            return;
+        if self.writing.replace(true) {
+            return; // `flush_scheduled` stays set: the flush in flight goes again.
         }
-        let calls = {
-            let mut calls = self.calls.borrow_mut();
-            let capacity = calls.len(); // As `Dirty::take`.
-            std::mem::replace(&mut *calls, Vec::with_capacity(capacity))
-        };
-        let (at_once, after_write): (Vec<Call>, Vec<Call>) = {
-            let on_disk = self.on_disk.borrow();
-            calls.into_iter().partition(|call| on_disk.contains(call.transaction()))
-        };
-        let issued = self.issue_write();
-        for call in at_once {
-            self.run_call(call);
-        }
-        if let Some((written, ids, cache)) = issued {
-            match written.await {
-                Ok(()) => self.written(&ids),
-                Err(error) => self.write_failed(error, ids, cache),
+        loop {
+            self.flush_scheduled.set(false);
+            if self.closed.get() {
+                break;
+            }
+            let calls = {
+                let mut calls = self.calls.borrow_mut();
+                let capacity = calls.len(); // As `Dirty::take`.
+                std::mem::replace(&mut *calls, Vec::with_capacity(capacity))
+            };
+            let (at_once, after_write): (Vec<Call>, Vec<Call>) = {
+                let on_disk = self.on_disk.borrow();
+                calls.into_iter().partition(|call| on_disk.contains(call.transaction()))
+            };
+            let issued = self.issue_write();
+            for call in at_once {
+                self.run_call(call);
+            }
+            if let Some((written, ids, cache)) = issued {
+                match written.await {
+                    Ok(()) => self.written(&ids),
+                    Err(error) => self.write_failed(error, ids, cache),
+                }
+            }
+            if self.closed.get() {
+                break;
+            }
+            for call in after_write {
+                self.run_call(call);
+            }
+            if !self.flush_scheduled.get() {
+                break;
             }
         }
-        if self.closed.get() {
-            return;
-        }
-        for call in after_write {
-            self.run_call(call);
-        }
+        self.writing.set(false);
     }
 
     /// Notes the unfinished transactions of a completed write as on disk.

@@ -185,7 +185,8 @@ export class Outbox {
     const live = [];
     for (const [segment, texts] of read) {
       segment.entries.forEach((entry, i) => {
-        if (!entry.tombstone && this.#txs.get(entry.id).durable === segment) live.push(entry.id, texts[i]);
+        // Strings whatever was stored (the reader stops at anything else): a bad text is reported as unreadable.
+        if (!entry.tombstone && this.#txs.get(entry.id).durable === segment) live.push(String(entry.id), String(texts[i]));
       });
     }
     return live;

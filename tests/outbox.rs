@@ -144,6 +144,33 @@ async fn a_burst_of_mutations_is_written_in_one_storage_transaction() {
     delete_database(&db).await;
 }
 
+/// A turn of the microtask queue: a write issued in it cannot complete meanwhile (its `complete`
+/// event is a task).
+async fn microtask() {
+    wasm_bindgen_futures::JsFuture::from(js_sys::Promise::resolve(&JsValue::NULL)).await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn mutations_made_while_a_write_is_in_flight_share_the_next_write() {
+    let db = unique_db("in-flight");
+    let (client, durable) = recording_client(&db).await;
+    let persist = Persist::holding();
+    let todos =
+        client.collection(object(&[("id", "todos".into()), ("mutationFn", mutation_fn(&persist, None))])).unwrap();
+    todos.insert(js(json!({"id": 0})), JsValue::UNDEFINED).unwrap();
+    microtask().await; // Its write is issued.
+    for i in 1..=10 {
+        todos.insert(js(json!({"id": i})), JsValue::UNDEFINED).unwrap();
+        microtask().await; // Each asks for a flush while that write is in flight.
+    }
+    wait_until("all written", 2_000.0, || durable.borrow().iter().map(|b| b.put.len()).sum::<usize>() >= 11).await;
+    let sizes: Vec<usize> = durable.borrow().iter().map(|b| b.put.len()).collect();
+    assert_eq!(sizes, [1, 10], "the ten made meanwhile go in one write, after the first");
+    wait_until("all persisting", 2_000.0, || persist.calls().len() == 11).await;
+    client.close().await.ok();
+    delete_database(&db).await;
+}
+
 /// Plain IndexedDB access to a database's `outbox` store, as an older build or another tab has it.
 fn raw_outbox() -> js_sys::Function {
     js_sys::Function::new_with_args(

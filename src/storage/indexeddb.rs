@@ -319,13 +319,11 @@ impl Storage for IndexedDbStorage {
             done.await.map_err(|_| transaction_error(&tx))?;
             // Now this instance's to run: the adopter is their owner.
             let live = inner.outbox.read(&groups, SEGMENT_SEPARATOR);
-            adoption.adopted = (0..live.length())
-                .step_by(2)
-                .filter_map(|at| {
-                    let (id, json) = (live.get(at).as_string()?, live.get(at + 1).as_string()?);
-                    Some(StoredTx { id, owner: me.clone(), json })
-                })
-                .collect();
+            let mut at = 0;
+            while let (Some(id), Some(json)) = (live.get(at).as_string(), live.get(at + 1).as_string()) {
+                adoption.adopted.push(StoredTx { id, owner: me.clone(), json });
+                at += 2;
+            }
             Ok(adoption)
         })
     }
