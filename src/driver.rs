@@ -742,22 +742,22 @@ impl Driver {
     /// (bench/README.md).
     pub(crate) async fn flush(self: Rc<Self>) {
         if self.writing.replace(true) {
-            return; // `flush_scheduled` stays set: the flush in flight goes again.
+            // `flush_scheduled` stays set: the flush in flight goes again. The calls of
+            // transactions on disk need no write: they run now (a queued transaction's next step
+            // does not wait for a commit), the others wait for theirs.
+            let (at_once, after_write) = self.take_calls();
+            self.calls.borrow_mut().extend(after_write);
+            for call in at_once {
+                self.run_call(call);
+            }
+            return;
         }
         loop {
             self.flush_scheduled.set(false);
             if self.closed.get() {
                 break;
             }
-            let calls = {
-                let mut calls = self.calls.borrow_mut();
-                let capacity = calls.len(); // As `Dirty::take`.
-                std::mem::replace(&mut *calls, Vec::with_capacity(capacity))
-            };
-            let (at_once, after_write): (Vec<Call>, Vec<Call>) = {
-                let on_disk = self.on_disk.borrow();
-                calls.into_iter().partition(|call| on_disk.contains(call.transaction()))
-            };
+            let (at_once, after_write) = self.take_calls();
             let issued = self.issue_write();
             for call in at_once {
                 self.run_call(call);
@@ -779,6 +779,17 @@ impl Driver {
             }
         }
         self.writing.set(false);
+    }
+
+    /// The calls to make: those of transactions on disk (which can run at once), and the others.
+    fn take_calls(&self) -> (Vec<Call>, Vec<Call>) {
+        let calls = {
+            let mut calls = self.calls.borrow_mut();
+            let capacity = calls.len(); // As `Dirty::take`.
+            std::mem::replace(&mut *calls, Vec::with_capacity(capacity))
+        };
+        let on_disk = self.on_disk.borrow();
+        calls.into_iter().partition(|call| on_disk.contains(call.transaction()))
     }
 
     /// Notes the unfinished transactions of a completed write as on disk.
