@@ -15,7 +15,7 @@ use serde_json::json;
 use tandem::storage::{
     Adoption, CacheContents, IndexedDbStorage, LocalFuture, LostHandler, Storage, StorageError, WriteBatch,
 };
-use tandem::{Collection, TandemClient};
+use tandem::TandemClient;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_test::*;
 
@@ -62,11 +62,6 @@ async fn recording_client(db: &str) -> (TandemClient, Rc<RefCell<Vec<WriteBatch>
     (client, durable)
 }
 
-/// The `todos` collection of `client`, persisting through `persist`.
-fn todos_of(client: &TandemClient, persist: &Persist) -> Collection {
-    client.collection(object(&[("id", "todos".into()), ("mutationFn", mutation_fn(persist, None))])).unwrap()
-}
-
 fn stored_state(batches: &[WriteBatch], id: &str) -> Option<String> {
     let record = batches.iter().flat_map(|b| &b.put).rfind(|s| s.id == id)?;
     let tx: serde_json::Value = serde_json::from_str(&record.json).unwrap();
@@ -86,7 +81,7 @@ async fn a_transaction_is_on_disk_before_its_persist_is_called() {
             Answer::Resolve
         })
     };
-    let todos = todos_of(&client, &persist);
+    let todos = local_todos(&client, &persist);
     let ids: Vec<String> =
         (0..3).map(|i| todos.insert(js(json!({"id": i})), JsValue::UNDEFINED).unwrap().id()).collect();
     wait_until("all completed", 2_000.0, || ids.iter().all(|id| state_of(&client, id) == "completed")).await;
@@ -111,7 +106,7 @@ async fn a_queued_transaction_already_on_disk_is_persisted_without_waiting_for_a
             Answer::Resolve
         })
     };
-    let todos = todos_of(&client, &persist);
+    let todos = local_todos(&client, &persist);
     let first = todos.insert(js(json!({"id": "a", "n": 0})), JsValue::UNDEFINED).unwrap().id();
     // Queued behind `first` (same key): written once as queued, in the same burst.
     let second = todos.update(js(json!("a")), js(json!({"n": 1})), JsValue::UNDEFINED).unwrap().id();
@@ -136,7 +131,7 @@ async fn a_burst_of_mutations_is_written_in_one_storage_transaction() {
     let db = unique_db("burst");
     let (client, durable) = recording_client(&db).await;
     let persist = Persist::holding();
-    let todos = todos_of(&client, &persist);
+    let todos = local_todos(&client, &persist);
     for i in 0..100 {
         todos.insert(js(json!({"id": i})), JsValue::UNDEFINED).unwrap();
     }
@@ -157,7 +152,7 @@ async fn mutations_made_while_a_write_is_in_flight_share_the_next_write() {
     let db = unique_db("in-flight");
     let (client, durable) = recording_client(&db).await;
     let persist = Persist::holding();
-    let todos = todos_of(&client, &persist);
+    let todos = local_todos(&client, &persist);
     todos.insert(js(json!({"id": 0})), JsValue::UNDEFINED).unwrap();
     microtask().await; // Its write is issued.
     for i in 1..=10 {
@@ -202,7 +197,7 @@ async fn each_write_is_one_record_and_a_reload_finds_every_transaction_in_its_ne
     let db = unique_db("segments");
     let a = open(json!({"database": db})).await;
     let persist = Persist::resolving();
-    let todos = todos_of(&a, &persist);
+    let todos = local_todos(&a, &persist);
     let mut ids = Vec::new();
     for burst in 0..5 {
         for i in 0..20 {
@@ -223,7 +218,7 @@ async fn each_write_is_one_record_and_a_reload_finds_every_transaction_in_its_ne
 
     let b = open(json!({"database": db})).await;
     let b_persist = Persist::resolving();
-    let _todos = todos_of(&b, &b_persist);
+    let _todos = local_todos(&b, &b_persist);
     for id in ids.iter().chain([&last]) {
         assert_eq!(state_of(&b, id), "completed", "{id} comes back in its newest state");
     }
@@ -239,7 +234,7 @@ async fn a_transaction_dropped_from_history_does_not_come_back_after_a_reload() 
     let options = json!({"database": db, "history": {"maxFinished": 2}});
     let a = open(options.clone()).await;
     let persist = Persist::resolving();
-    let todos = todos_of(&a, &persist);
+    let todos = local_todos(&a, &persist);
     // Two in one write (one stays in history, one is dropped), then three more on their own.
     let mut ids = vec![
         todos.insert(js(json!({"id": "a"})), JsValue::UNDEFINED).unwrap().id(),
@@ -256,7 +251,7 @@ async fn a_transaction_dropped_from_history_does_not_come_back_after_a_reload() 
 
     // Opened keeping all history: what it finds is what is stored.
     let b = open(json!({"database": db})).await;
-    let _todos = todos_of(&b, &persist);
+    let _todos = local_todos(&b, &persist);
     let known: Vec<bool> = ids.iter().map(|id| !b.transaction(id).unwrap().is_undefined()).collect();
     assert_eq!(known, [false, false, false, true, true], "only the last two are in the stored history");
     b.close().await.ok();
@@ -273,7 +268,7 @@ fn state_of_or_pruned(client: &TandemClient, id: &str) -> bool {
 async fn a_record_of_the_first_schema_is_recovered() {
     let db = unique_db("first-schema");
     let a = open(json!({"database": db})).await;
-    let todos = todos_of(&a, &Persist::holding());
+    let todos = local_todos(&a, &Persist::holding());
     let t1 = todos.insert(js(json!({"id": "a"})), JsValue::UNDEFINED).unwrap().id();
     sleep(20).await;
     a.close().await.ok();
@@ -290,7 +285,7 @@ async fn a_record_of_the_first_schema_is_recovered() {
 
     let b = open(json!({"database": db})).await;
     let b_persist = Persist::resolving();
-    let b_todos = todos_of(&b, &b_persist);
+    let b_todos = local_todos(&b, &b_persist);
     wait_until("B completed t1", 2_000.0, || state_of(&b, &t1) == "completed").await;
     assert_eq!(b_persist.count(&t1), 1);
     sleep(20).await;

@@ -15,7 +15,7 @@ use tandem::storage::{
     Adoption, CacheContents, IndexedDbStorage, LocalFuture, LostHandler, Storage, StorageError, StorageErrorKind,
     WriteBatch,
 };
-use tandem::{Collection, TandemClient};
+use tandem::TandemClient;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -56,10 +56,6 @@ impl Storage for QuotaExceeded {
     }
 }
 
-fn todos(client: &TandemClient, persist: &Persist) -> Collection {
-    client.collection(object(&[("id", "todos".into()), ("mutationFn", mutation_fn(persist, None))])).unwrap()
-}
-
 fn kinds(errors: &[JsValue]) -> Vec<String> {
     errors
         .iter()
@@ -75,7 +71,7 @@ async fn a_quota_failure_is_reported_and_nothing_accepted_is_lost() {
     let client = TandemClient::open_with_storage(js(json!({"database": db})), Rc::new(storage)).await.unwrap();
     let errors = collect_errors(&client);
     let persist = Persist::resolving();
-    let collection = todos(&client, &persist);
+    let collection = local_todos(&client, &persist);
 
     full.set(true);
     let t1 = collection.insert(js(json!({"id": "a"})), JsValue::UNDEFINED).unwrap().id();
@@ -94,7 +90,7 @@ async fn a_quota_failure_is_reported_and_nothing_accepted_is_lost() {
 
     // What reached the disk: t1 was written again with the next write.
     let reopened = open(json!({"database": db})).await;
-    let _todos = todos(&reopened, &Persist::resolving());
+    let _todos = local_todos(&reopened, &Persist::resolving());
     for id in [&t1, &t2] {
         assert_eq!(state_of(&reopened, id), "completed", "{id} is in the stored history");
     }
@@ -135,7 +131,7 @@ async fn a_newer_version_in_another_tab_makes_the_client_let_go_and_continue_in_
     let client = open(json!({"database": db})).await;
     let errors = collect_errors(&client);
     let persist = Persist::resolving();
-    let todos = todos(&client, &persist);
+    let todos = local_todos(&client, &persist);
 
     // A newer build opens the database: this client must not block its upgrade.
     let newer = IndexedDbStorage::open_versioned(&db, 2, 2_000).await;

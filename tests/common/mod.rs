@@ -226,6 +226,12 @@ pub fn mutation_fn(persist: &Persist, await_sync: Option<&Function>) -> JsValue 
     object(&fields)
 }
 
+/// A `todos` collection with no sync layer (its completed changes are its data), persisting
+/// through `persist`.
+pub fn local_todos(client: &TandemClient, persist: &Persist) -> tandem::Collection {
+    client.collection(object(&[("id", "todos".into()), ("mutationFn", mutation_fn(persist, None))])).unwrap()
+}
+
 /// A JS function that never settles (an awaitSync or setup that waits forever).
 pub fn never() -> Function {
     Closure::<dyn FnMut() -> JsValue>::new(|| Promise::new(&mut |_, _| {}).into()).into_js_value().unchecked_into()
